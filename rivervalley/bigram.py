@@ -1,0 +1,438 @@
+"""Bigram toy language model: the river valley emerging from data (THEORY.md §7).
+
+A vocabulary of ``V`` tokens. A fraction ``rho`` of them are *deterministic*: their next token is
+``pi(x)`` with probability 1. The others are *stochastic*: their next-token distribution ``q_x`` has
+full support and a controlled entropy. A model predicts next-token logits ``z_x``; its population
+loss is the exact expected cross-entropy
+
+    L = sum_x p(x) * ( logsumexp(z_x) - sum_y q_x(y) z_x(y) ),
+
+whose floor is the conditional entropy ``H = sum_x p(x) H(q_x)`` of the data.
+
+- A deterministic row of the table model has loss ``log(1 + sum_{y != pi(x)} e^{-(z_pi - z_y)})``:
+  no finite minimizer, flat and descending forever (a *river*).
+- A stochastic row has its optimum at ``z_x = log q_x`` (up to a shift), with Hessian
+  ``p(x) * (diag(q_x) - q_x q_x^T)`` equal to the covariance of its per-sample gradient
+  (a *hill* with O(1) gradient noise).
+
+Problems (``TableModel``, ``FactorizedModel``) follow the engine's protocol: ``loss``,
+``sample_loss(params, key)`` (a real minibatch, so the SGD noise is sampling noise) and
+``decompose`` (river = deterministic tokens, hill = stochastic tokens).
+
+**Predicted stochastic-token plateau** (quadratic approximation at the stochastic optimum, SGD with
+batch size ``B`` at constant ``eta``): the minibatch gradient covariance of the stochastic rows is
+``Sigma = H / B`` (the Fisher equals the Hessian at the optimum; rows are exclusive events, so
+blocks are uncorrelated), and the stationary second moment ``S`` of the offset solves
+``H S + S H - eta H S H = eta Sigma``. The expected excess of the stochastic tokens is
+
+    1/2 tr(H S) = (eta / (2 B)) * sum_i lambda_i / (2 - eta lambda_i)  ~  eta * tr(H) / (4 B),
+    tr(H) = sum_{x stochastic} p(x) * (1 - |q_x|^2),
+
+proportional to ``eta`` and independent of the sharpness to first order (THEORY.md §4's
+``eta sigma^2 / 4``). ``predicted_plateau`` returns it, with the finite-time build-up
+``1 - (1 - eta lambda_i)^(2t)`` from the optimum.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "BigramData",
+    "make_data",
+    "TableModel",
+    "FactorizedModel",
+    "entropy_rows",
+    "predicted_plateau",
+]
+
+_DISTRIBUTIONS = ("softmax", "dirichlet")
+_MARGINALS = ("uniform", "stationary")
+
+
+def entropy_rows(probs: jax.Array) -> jax.Array:
+    """Entropy in nats of every row of a stochastic matrix, ``-sum_y q(y) log q(y)`` (0 log 0 = 0).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> print(round(float(entropy_rows(jnp.array([[0.5, 0.5], [1.0, 0.0]]))[0]), 4))
+        0.6931
+    """
+    safe = jnp.where(probs > 0, probs, 1.0)
+    return -jnp.sum(jnp.where(probs > 0, probs * jnp.log(safe), 0.0), axis=-1)
+
+
+@dataclass(frozen=True)
+class BigramData:
+    """The bigram source: next-token distributions, token marginal, deterministic mask.
+
+    Attributes:
+        probs: ``(V, V)`` matrix, ``probs[x, y] = P(next = y | current = x)``.
+        marginal: ``(V,)`` distribution ``p(x)`` of the current token (uniform for i.i.d. pairs,
+            or the chain's stationary distribution).
+        is_det: ``(V,)`` bool, True for deterministic tokens.
+        successor: ``(V,)`` int, ``pi(x)`` for deterministic tokens, the most likely next token
+            otherwise.
+    """
+
+    probs: jax.Array
+    marginal: jax.Array
+    is_det: jax.Array
+    successor: jax.Array
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.probs.shape[-1])
+
+    def row_entropy(self) -> jax.Array:
+        """Entropy ``H(q_x)`` of each row (0 for deterministic tokens)."""
+        return entropy_rows(self.probs)
+
+    def entropy(self) -> jax.Array:
+        """The loss floor ``H = sum_x p(x) H(q_x)`` (nats per token)."""
+        return jnp.sum(self.marginal * self.row_entropy())
+
+    def class_mass(self) -> tuple[jax.Array, jax.Array]:
+        """``(P(deterministic), P(stochastic))`` under the marginal."""
+        det = jnp.sum(jnp.where(self.is_det, self.marginal, 0.0))
+        return det, jnp.sum(self.marginal) - det
+
+    def stoch_entropy(self) -> jax.Array:
+        """Mean entropy of the stochastic tokens, ``sum_{x stoch} p(x) H(q_x) / P(stoch)``."""
+        _, ps = self.class_mass()
+        return self.entropy() / jnp.maximum(ps, 1e-30)
+
+    def stationary(self) -> jax.Array:
+        """Stationary distribution of the chain ``probs`` (solves ``pi = pi P``, ``sum pi = 1``)."""
+        v = self.vocab_size
+        a = self.probs.T - jnp.eye(v, dtype=self.probs.dtype)
+        a = a.at[-1].set(1.0)
+        b = jnp.zeros((v,), self.probs.dtype).at[-1].set(1.0)
+        return jnp.linalg.solve(a, b)
+
+    def sample_pairs(self, key: jax.Array, num: int) -> tuple[jax.Array, jax.Array]:
+        """``num`` i.i.d. pairs: ``x ~ p``, ``y ~ q_x``. Returns int arrays ``(x, y)``."""
+        kx, ky = jax.random.split(key)
+        x = jax.random.categorical(kx, _log(self.marginal), shape=(num,))
+        y = jax.random.categorical(ky, _log(self.probs[x]), axis=-1)
+        return x, y
+
+    def sample_sequence(self, key: jax.Array, length: int) -> jax.Array:
+        """A Markov-chain sequence of ``length`` tokens, started from the marginal."""
+        k0, kr = jax.random.split(key)
+        x0 = jax.random.categorical(k0, _log(self.marginal))
+        logp = _log(self.probs)
+
+        def step(x, k):
+            nxt = jax.random.categorical(k, logp[x])
+            return nxt, nxt
+
+        _, rest = jax.lax.scan(step, x0, jax.random.split(kr, length - 1))
+        return jnp.concatenate([x0[None], rest])
+
+
+jax.tree_util.register_dataclass(
+    BigramData, data_fields=["probs", "marginal", "is_det", "successor"], meta_fields=[]
+)
+
+
+def _log(p: jax.Array) -> jax.Array:
+    return jnp.where(p > 0, jnp.log(jnp.where(p > 0, p, 1.0)), -jnp.inf)
+
+
+def make_data(
+    *,
+    vocab_size: int = 64,
+    det_fraction: float = 0.5,
+    logit_scale: float = 2.0,
+    distribution: str = "softmax",
+    concentration: float = 1.0,
+    smoothing: float = 1e-3,
+    marginal: str = "uniform",
+    key: jax.Array,
+) -> BigramData:
+    """Draw a bigram source; deterministic given ``key``.
+
+    ``round(det_fraction * V)`` tokens are deterministic. Their successor map ``pi`` is random but
+    acyclic among deterministic tokens (every deterministic path ends at a stochastic token), so the
+    chain is irreducible whenever a stochastic token exists. Stochastic rows are
+    ``softmax(s * N(0, I))`` (``distribution="softmax"``, ``s = logit_scale``: larger ``s``, lower
+    entropy) or ``(1 - eps) Dirichlet(alpha) + eps / V`` (``"dirichlet"``, ``alpha =
+    concentration``, ``eps = smoothing``).
+
+    Args:
+        vocab_size: ``V >= 2``.
+        det_fraction: ``rho`` in [0, 1].
+        logit_scale: ``s >= 0`` for softmax rows.
+        distribution: "softmax" or "dirichlet".
+        concentration: Dirichlet ``alpha > 0``.
+        smoothing: Dirichlet mixing weight ``eps`` in (0, 1].
+        marginal: "uniform" (i.i.d. pairs) or "stationary" (the chain's stationary distribution).
+        key: PRNG key.
+
+    Example:
+        >>> import jax
+        >>> d = make_data(vocab_size=8, det_fraction=0.5, key=jax.random.key(0))
+        >>> print(int(d.is_det.sum()), round(float(d.marginal.sum()), 6))
+        4 1.0
+    """
+    if not (isinstance(vocab_size, (int, np.integer)) and vocab_size >= 2):
+        raise ValueError(f"vocab_size={vocab_size!r} must be an integer >= 2")
+    if not 0.0 <= det_fraction <= 1.0:
+        raise ValueError(f"det_fraction={det_fraction} is outside [0, 1]")
+    if logit_scale < 0:
+        raise ValueError(f"logit_scale={logit_scale} is outside [0, inf)")
+    if distribution not in _DISTRIBUTIONS:
+        raise ValueError(f"distribution={distribution!r} is not one of {_DISTRIBUTIONS}")
+    if concentration <= 0:
+        raise ValueError(f"concentration={concentration} is outside (0, inf)")
+    if not 0.0 < smoothing <= 1.0:
+        raise ValueError(f"smoothing={smoothing} is outside (0, 1]")
+    if marginal not in _MARGINALS:
+        raise ValueError(f"marginal={marginal!r} is not one of {_MARGINALS}")
+    v = int(vocab_size)
+    n_det = int(round(det_fraction * v))
+    if marginal == "stationary" and n_det == v:
+        raise ValueError(
+            f"det_fraction={det_fraction} leaves no stochastic token; marginal='stationary' needs "
+            "det_fraction < 1 - 1/(2 vocab_size)"
+        )
+    k_perm, k_succ, k_rows = jax.random.split(key, 3)
+    perm = np.asarray(jax.random.permutation(k_perm, v))
+    det_ids, stoch_ids = perm[:n_det], perm[n_det:]
+    is_det = np.zeros(v, bool)
+    is_det[det_ids] = True
+
+    # Stochastic rows.
+    if distribution == "softmax":
+        logits = logit_scale * jax.random.normal(k_rows, (v, v))
+        rows = jax.nn.softmax(logits, axis=-1)
+    else:
+        rows = jax.random.dirichlet(k_rows, jnp.full((v,), concentration), shape=(v,))
+        rows = (1.0 - smoothing) * rows + smoothing / v
+    rows = np.asarray(rows, np.float64)
+    rows /= rows.sum(-1, keepdims=True)
+
+    # Successors: det token number i (in order) maps to a stochastic token or a later det token.
+    u = np.asarray(jax.random.uniform(k_succ, (v,)))
+    successor = np.argmax(rows, axis=-1)
+    for i, x in enumerate(det_ids):
+        targets = np.concatenate([stoch_ids, det_ids[i + 1 :]])
+        if len(targets) == 0:  # no stochastic token at all: the last one may close a cycle
+            targets = det_ids
+        successor[x] = targets[min(int(u[x] * len(targets)), len(targets) - 1)]
+    probs = rows.copy()
+    probs[det_ids] = 0.0
+    probs[det_ids, successor[det_ids]] = 1.0
+
+    dtype = jnp.result_type(float)
+    data = BigramData(
+        probs=jnp.asarray(probs, dtype),
+        marginal=jnp.full((v,), 1.0 / v, dtype),
+        is_det=jnp.asarray(is_det),
+        successor=jnp.asarray(successor, jnp.int32),
+    )
+    if marginal == "stationary":
+        data = dataclasses.replace(data, marginal=data.stationary())
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Models (problems for the engine)
+# ---------------------------------------------------------------------------------------------
+
+
+class _BigramProblem:
+    """Shared loss code: subclasses define ``logits(params) -> (V, V)``."""
+
+    data: BigramData
+    batch_size: int | None
+
+    def logits(self, params: Any) -> jax.Array:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def row_loss(self, params: Any) -> jax.Array:
+        """Expected cross-entropy of each row, ``logsumexp(z_x) - sum_y q_x(y) z_x(y)``, shape (V,)."""
+        z = self.logits(params)
+        return jax.nn.logsumexp(z, axis=-1) - jnp.sum(self.data.probs * z, axis=-1)
+
+    def loss(self, params: Any) -> jax.Array:
+        """Population loss ``sum_x p(x) * row_loss(x)`` (exact expectation)."""
+        return jnp.sum(self.data.marginal * self.row_loss(params))
+
+    def sample_loss(self, params: Any, key: jax.Array) -> jax.Array:
+        """Mean cross-entropy on ``batch_size`` i.i.d. pairs drawn with ``key``.
+
+        With ``batch_size=None`` the problem is deterministic and this returns ``loss(params)``
+        (full-batch gradient descent).
+        """
+        if self.batch_size is None:
+            return self.loss(params)
+        x, y = self.data.sample_pairs(key, self.batch_size)
+        z = self.logits(params)[x]
+        return jnp.mean(jax.nn.logsumexp(z, axis=-1) - jnp.take_along_axis(z, y[:, None], -1)[:, 0])
+
+    def decompose(self, params: Any) -> dict[str, jax.Array]:
+        """Split by token class.
+
+        Keys: ``loss``; ``river_loss`` = sum over deterministic tokens of ``p(x) row_loss(x)``;
+        ``hill_loss`` = the same over stochastic tokens (so ``loss = river_loss + hill_loss``);
+        ``excess_loss = loss - H``; ``det_loss`` / ``stoch_loss``: per-class means (weighted by
+        ``p(x)`` within the class); ``stoch_excess = stoch_loss - mean stochastic entropy``.
+        """
+        d = self.data
+        rl = self.row_loss(params)
+        w = d.marginal * rl
+        river = jnp.sum(jnp.where(d.is_det, w, 0.0))
+        hill = jnp.sum(jnp.where(d.is_det, 0.0, w))
+        pd, ps = d.class_mass()
+        stoch_loss = hill / jnp.maximum(ps, 1e-30)
+        return {
+            "loss": river + hill,
+            "river_loss": river,
+            "hill_loss": hill,
+            "excess_loss": river + hill - d.entropy(),
+            "det_loss": river / jnp.maximum(pd, 1e-30),
+            "stoch_loss": stoch_loss,
+            "stoch_excess": stoch_loss - d.stoch_entropy(),
+        }
+
+
+def _register(cls, data_fields, meta_fields):
+    return jax.tree_util.register_dataclass(cls, data_fields=data_fields, meta_fields=meta_fields)
+
+
+@dataclass(frozen=True)
+class TableModel(_BigramProblem):
+    """Table bigram model: ``logits = W[x]``, ``params = {"W": (V, V)}``.
+
+    Rows are independent: each deterministic row is a river, each stochastic row a hill whose
+    Hessian block is ``p(x) (diag(s_x) - s_x s_x^T)`` with ``s_x = softmax(W[x])``.
+
+    Attributes:
+        data: the bigram source.
+        batch_size: pairs per minibatch for ``sample_loss``; None for full-batch (exact) gradients.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> m = TableModel(make_data(vocab_size=8, key=jax.random.key(0)), batch_size=16)
+        >>> print(round(float(m.loss(m.init_params(key=jax.random.key(1)))), 4))  # log 8 at W = 0
+        2.0794
+    """
+
+    data: BigramData
+    batch_size: int | None = 32
+
+    def init_params(self, *, key: jax.Array | None = None, scale: float = 0.0) -> dict:
+        """``W = scale * N(0, 1)`` (zeros by default: the uniform predictor, loss ``log V``)."""
+        v = self.data.vocab_size
+        if scale == 0.0 or key is None:
+            return {"W": jnp.zeros((v, v))}
+        return {"W": scale * jax.random.normal(key, (v, v))}
+
+    def optimum_params(self, det_margin: float = 0.0) -> dict:
+        """``W = log q`` on stochastic rows (their exact optimum); deterministic rows get
+        ``det_margin`` on ``pi(x)`` and 0 elsewhere."""
+        d = self.data
+        v = d.vocab_size
+        logq = jnp.log(jnp.maximum(d.probs, 1e-300))
+        det_rows = det_margin * jax.nn.one_hot(d.successor, v, dtype=logq.dtype)
+        return {"W": jnp.where(d.is_det[:, None], det_rows, logq)}
+
+    def logits(self, params: dict) -> jax.Array:
+        return params["W"]
+
+    def row_hessians(self, params: dict) -> jax.Array:
+        """Hessian block of each row, ``p(x) (diag(s_x) - s_x s_x^T)``, shape (V, V, V)."""
+        s = jax.nn.softmax(params["W"], axis=-1)
+        h = jax.vmap(jnp.diag)(s) - s[:, :, None] * s[:, None, :]
+        return self.data.marginal[:, None, None] * h
+
+    def row_curvature(self, params: dict) -> jax.Array:
+        """Top eigenvalue of each row's Hessian block, shape (V,)."""
+        return jnp.linalg.eigvalsh(self.row_hessians(params))[:, -1]
+
+
+_register(TableModel, ["data"], ["batch_size"])
+
+
+@dataclass(frozen=True)
+class FactorizedModel(_BigramProblem):
+    """Factorized bigram model: ``logits = E[x] U``, ``params = {"E": (V, d), "U": (d, V)}``.
+
+    The parameters are shared across tokens, so rivers and hills are not built in but emerge.
+
+    Attributes:
+        data: the bigram source.
+        width: ``d`` (static), usually ``< V``.
+        batch_size: pairs per minibatch; None for full-batch gradients.
+
+    Example:
+        >>> import jax
+        >>> m = FactorizedModel(make_data(vocab_size=8, key=jax.random.key(0)), width=4)
+        >>> p = m.init_params(key=jax.random.key(1))
+        >>> print(p["E"].shape, p["U"].shape)
+        (8, 4) (4, 8)
+    """
+
+    data: BigramData
+    width: int = 16
+    batch_size: int | None = 32
+
+    def init_params(self, *, key: jax.Array, scale: float = 1.0) -> dict:
+        """``E ~ N(0, scale^2)``, ``U ~ N(0, scale^2 / d)`` (logits of order ``scale``; the zero
+        init is a saddle)."""
+        ke, ku = jax.random.split(key)
+        v, d = self.data.vocab_size, self.width
+        return {
+            "E": scale * jax.random.normal(ke, (v, d)),
+            "U": scale * jax.random.normal(ku, (d, v)) / math.sqrt(d),
+        }
+
+    def logits(self, params: dict) -> jax.Array:
+        return params["E"] @ params["U"]
+
+
+_register(FactorizedModel, ["data"], ["width", "batch_size"])
+
+
+def predicted_plateau(
+    data: BigramData,
+    learning_rate: float,
+    batch_size: int,
+    num_steps: int | None = None,
+) -> jax.Array:
+    """Predicted stochastic-token excess (total, ``p``-weighted) of SGD on the table model.
+
+    Quadratic approximation at the stochastic optimum, constant ``eta``, batch ``B``:
+
+        E excess = (eta / (2B)) * sum_i lambda_i / (2 - eta lambda_i) * (1 - (1 - eta lambda_i)^(2t)),
+
+    over the eigenvalues ``lambda_i`` of the stochastic Hessian blocks ``p(x)(diag q_x - q_x q_x^T)``
+    (``t = num_steps`` steps from the optimum; ``None`` for the steady state
+    ``~ eta tr(H) / (4B)``). Divide by ``P(stochastic)`` for the per-class ``stoch_excess``.
+
+    Example:
+        >>> import jax
+        >>> d = make_data(vocab_size=8, key=jax.random.key(0))
+        >>> a = predicted_plateau(d, 1.0, 8); b = predicted_plateau(d, 2.0, 8)
+        >>> print(round(float(b / a), 2))  # ~ eta ratio, slightly more (1 / (2 - eta lambda))
+        2.03
+    """
+    q = data.probs
+    h = jax.vmap(jnp.diag)(q) - q[:, :, None] * q[:, None, :]
+    h = data.marginal[:, None, None] * h
+    lam = jnp.linalg.eigvalsh(h)  # (V, V)
+    lam = jnp.where(data.is_det[:, None], 0.0, jnp.maximum(lam, 0.0))
+    eta = learning_rate
+    terms = lam / (2.0 - eta * lam)
+    if num_steps is not None:
+        terms = terms * (1.0 - (1.0 - eta * lam) ** (2 * num_steps))
+    return eta / (2.0 * batch_size) * jnp.sum(terms)
