@@ -1,0 +1,633 @@
+"""Loss-curve laws: predict a whole loss curve from the learning-rate schedule alone.
+
+Every law is a pure, vectorized JAX function of ``lrs``, the LR of every step ``0 .. T-1``, costing
+O(T) (cumulative sums, a linear-recurrence scan) or O(T * m) with a fixed number ``m`` of
+exponentials (a ``lax.scan`` with an ``m``-vector state); nothing builds a T x T matrix.
+
+- :data:`MULTI_POWER`  Luo et al. 2025 (arXiv:2503.12811), THEORY.md §8.
+- :data:`LR_ANNEALING` Tissue et al. 2024 (arXiv:2408.11029).
+- :data:`CONVEX_BOUND` the last-iterate bound for SGD on convex Lipschitz problems that Schaipp et
+  al. 2025 (arXiv:2501.18965) evaluate (Defazio et al. 2023, Thm. 10), mapped affinely to a loss.
+- :data:`RIVER_VALLEY` river progress + hill relaxation (THEORY.md §4): the new law of this package.
+
+``predict(law, params, lrs)`` evaluates a law, ``fit(law, lrs, losses, steps=...)`` fits it (one
+curve or several with shared parameters), ``load_curve(path)`` reads real training logs (the
+shipped ones are listed by :func:`real_curves`).
+
+>>> import numpy as np
+>>> lrs = np.full(1000, 0.1)
+>>> p = RIVER_VALLEY.params(L0=1.0, A=1.0, alpha=0.5, tau0=1.0, lam=2.0, s2=1.0)
+>>> round(float(predict(RIVER_VALLEY, p, lrs)[-1]), 4)
+1.1273
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rivervalley import _laws_soe as _soe
+
+__all__ = [
+    "Law", "MultiPowerParams", "AnnealingParams", "ConvexBoundParams", "RiverValleyParams",
+    "MULTI_POWER", "LR_ANNEALING", "CONVEX_BOUND", "RIVER_VALLEY", "LAWS",
+    "multi_power_law", "lr_annealing_law", "convex_bound_law", "convex_bound", "river_valley_law",
+    "predict", "fit", "FitResult", "Curve", "load_curve", "real_curves", "glue",
+    "reconstruct_lr",
+]
+
+
+# ============================================================================================
+# helpers
+# ============================================================================================
+
+def _f(x):
+    """As a JAX float array of the current default float type (float64 inside enable_x64)."""
+    x = jnp.asarray(x)
+    return x.astype(jnp.result_type(float)) if not jnp.issubdtype(x.dtype, jnp.floating) else x
+
+
+def _cumsum_incl(x):
+    return jnp.cumsum(x)
+
+
+def _cumsum_excl(x):
+    return jnp.concatenate([jnp.zeros((1,), x.dtype), jnp.cumsum(x)[:-1]])
+
+
+def _drops(lrs):
+    """``d_k = eta_{k-1} - eta_k`` with ``eta_{-1} = eta_0`` (so ``d_0 = 0``)."""
+    return jnp.concatenate([jnp.zeros((1,), lrs.dtype), lrs[:-1] - lrs[1:]])
+
+
+def _linear_recurrence(a, b):
+    """``y_t = a_t * y_{t-1} + b_t`` with ``y_{-1} = 0`` for all t, by an associative scan (O(T))."""
+    def op(x, y):
+        a1, b1 = x
+        a2, b2 = y
+        return a1 * a2, a2 * b1 + b2
+    return jax.lax.associative_scan(op, (a, b))[1]
+
+
+# ============================================================================================
+# parameters
+# ============================================================================================
+
+class MultiPowerParams(NamedTuple):
+    """Multi-power law: ``L0 + A (S1 + S_W)^(-alpha) - B sum_k d_k G(eta_k^(-gamma) S_k(t))``."""
+    L0: Any
+    A: Any
+    alpha: Any
+    B: Any
+    C: Any
+    beta: Any
+    gamma: Any
+    S_W: Any
+
+
+class AnnealingParams(NamedTuple):
+    """LR-annealing law: ``L0 + A S1^(-alpha) - C S2`` with momentum factor ``lam``."""
+    L0: Any
+    A: Any
+    alpha: Any
+    C: Any
+    lam: Any
+
+
+class ConvexBoundParams(NamedTuple):
+    """Convex bound as a law: ``L0 + scale * bound(D^2/G^2 = d2)``."""
+    L0: Any
+    scale: Any
+    d2: Any
+
+
+class RiverValleyParams(NamedTuple):
+    """River-valley law: ``L0 + A (tau_t + tau0)^(-alpha) + lam V_t / 2`` (sharpness ``lam``, noise ``s2``)."""
+    L0: Any
+    A: Any
+    alpha: Any
+    tau0: Any
+    lam: Any
+    s2: Any
+
+
+# ============================================================================================
+# the laws (full curves, O(T) / O(T m))
+# ============================================================================================
+
+def multi_power_law(params: MultiPowerParams, lrs, *, nodes: int = _soe.DEFAULT_NODES) -> jax.Array:
+    """The multi-power law (Luo et al. 2025) for every step, in O(T * nodes) time, O(T + nodes) memory.
+
+    ``L(t) = L0 + A (S1(t) + S_W)^(-alpha) - LD(t)`` with ``S1(t) = sum_{s<=t} eta_s`` and
+
+        LD(t) = B sum_{k<=t} (eta_{k-1} - eta_k) G(eta_k^(-gamma) S_k(t)),
+        G(x) = 1 - (C x + 1)^(-beta),   S_k(t) = sum_{tau=k..t} eta_tau,   eta_{-1} := eta_0.
+
+    The double sum is evaluated without approximation in ``t``/``k`` structure but with the kernel
+    ``(1 + b x)^(-beta)`` written as a sum of ``nodes`` exponentials (a trapezoid rule for its
+    Laplace transform on a fixed log-spaced rate grid, see ``rivervalley/_laws_soe.py``), so each
+    exponential is a one-step recursion and one ``lax.scan`` covers all t: O(T * nodes) time.
+    The quadrature error is ~1e-13 relative in float64 (tested against the direct O(T^2) sum).
+    Steps with ``eta_k = 0`` use ``eta_k^(-gamma) = inf``: ``G = 1`` once any later LR is positive,
+    ``G = 0`` while ``S_k(t) = 0``. Warmup steps give ``d_k < 0`` and add a near-constant offset
+    absorbed by ``L0``. For a fit at a few observed steps, :func:`predict` with ``steps=`` uses an
+    exact O(len(steps) * K) evaluation instead (K = number of steps where the LR changes).
+
+    >>> p = MultiPowerParams(2.0, 1.0, 0.5, 10.0, 1.0, 0.5, 0.5, 0.0)
+    >>> lrs = jnp.array([0.1] * 50 + [0.05] * 50)
+    >>> round(float(multi_power_law(p, lrs)[-1]), 4)
+    2.0084
+    """
+    p = MultiPowerParams(*[_f(x) for x in params])
+    lrs = _f(lrs)
+    dt = jnp.result_type(lrs, p.L0)
+    lrs = lrs.astype(dt)
+    s1 = _cumsum_incl(lrs)
+    d = _drops(lrs)
+    ld_sum = _soe_power_sum(d, lrs, p.C, p.beta, p.gamma, nodes)   # sum_k d_k (1 + b_k S_k(t))^-beta
+    ld = p.B * (jnp.cumsum(d) - ld_sum)
+    return p.L0 + p.A * (s1 + p.S_W) ** (-p.alpha) - ld
+
+
+def _soe_power_sum(d, lrs, C, beta, gamma, nodes):
+    """``sum_{k<=t} d_k (1 + C eta_k^(-gamma) S_k(t))^(-beta)`` for every t, O(T * nodes)."""
+    pos = lrs > 0
+    x_min = jnp.min(jnp.where(pos, lrs, jnp.inf))
+    x_min = jnp.where(jnp.isfinite(x_min), x_min, 1.0)
+    x_max = jnp.maximum(jnp.sum(lrs), x_min)
+    rho, h = _soe.log_grid(x_min, x_max, nodes)
+    safe = jnp.where(pos, lrs, 1.0)
+    log_b = jnp.log(C) - gamma * jnp.log(safe)                   # b_k = C eta_k^-gamma
+
+    def body(carry, inp):
+        m_state, zero_run = carry
+        d_t, eta_t, logb_t, pos_t = inp
+        w, tail = _soe.power_weights(logb_t, beta, rho, h)
+        dk = jnp.where(pos_t, d_t, 0.0)
+        m_state = jnp.exp(-rho * eta_t) * (m_state + dk * w)
+        # terms with eta_k = 0: kernel 1 while the LR stays 0, then 0 (rate infinity)
+        zero_run = jnp.where(eta_t == 0, zero_run + jnp.where(pos_t, 0.0, d_t), 0.0)
+        return (m_state, zero_run), (jnp.sum(m_state) + zero_run, dk * tail)
+
+    init = (jnp.zeros_like(rho), jnp.zeros((), lrs.dtype))
+    _, (main, tails) = jax.lax.scan(body, init, (d, lrs, log_b, pos))
+    return main + jnp.cumsum(tails)
+
+
+def lr_annealing_law(params: AnnealingParams, lrs) -> jax.Array:
+    """The LR-annealing law (Tissue et al. 2024) for every step, O(T).
+
+    ``L(t) = L0 + A S1(t)^(-alpha) - C S2(t)``, ``S1(t) = sum_{s<=t} eta_s``,
+    ``S2(t) = sum_{i<=t} m_i``, ``m_i = lam m_{i-1} + (eta_{i-1} - eta_i)``, ``m_{-1} = 0``,
+    ``eta_{-1} := eta_0``. (``m`` by an associative linear-recurrence scan, ``S2`` by a cumsum.)
+
+    >>> p = AnnealingParams(2.0, 1.0, 0.5, 0.1, 0.999)
+    >>> round(float(lr_annealing_law(p, jnp.array([0.1] * 50 + [0.05] * 50))[-1]), 4)
+    2.1212
+    """
+    p = AnnealingParams(*[_f(x) for x in params])
+    lrs = _f(lrs)
+    dt = jnp.result_type(lrs, p.L0)
+    lrs = lrs.astype(dt)
+    s1 = _cumsum_incl(lrs)
+    m = _linear_recurrence(jnp.full_like(lrs, p.lam), _drops(lrs))
+    s2 = jnp.cumsum(m)
+    return p.L0 + p.A * s1 ** (-p.alpha) - p.C * s2
+
+
+def convex_bound(lrs, d2=1.0, *, nodes: int = _soe.DEFAULT_NODES) -> jax.Array:
+    """The last-iterate bound for SGD on a convex G-Lipschitz problem (G = 1), for every horizon.
+
+    With ``T = t + 1`` steps ``eta_1..eta_T`` (1-indexed: ``eta_{i} = lrs[i-1]``), ``D = ||x_1 - x*||``
+    and ``d2 = D^2 / G^2`` (Defazio et al. 2023, Thm. 10; Schaipp et al. 2025, eq. (3)):
+
+        bound(T) = (d2 + sum_t eta_t^2) / (2 sum_t eta_t)
+                   + 1/2 sum_{k=1}^{T-1} eta_k / (sum_{t>k} eta_t) * (sum_{t>=k} eta_t^2) / (sum_{t>=k} eta_t)
+
+    Telescoping ``eta_k / (a_k b_k) = 1/a_k - 1/b_k`` (``a_k = sum_{t>k}``, ``b_k = sum_{t>=k}``) gives
+    ``(eta_{T-1}^2 + eta_T^2) / eta_T - Q_T / P_T + sum_{k=1}^{T-2} eta_k^2 / sum_{t>k} eta_t`` for
+    the last sum, whose kernel ``1/x`` becomes ``nodes`` exponentials (``1/x = int exp(-rho x)``):
+    O(T * nodes). The bound is ``inf`` where ``eta_T = 0`` (the term ``k = T-1`` divides by it).
+
+    >>> round(float(convex_bound(jnp.full(100, 0.1))[-1]), 4)
+    0.3589
+    """
+    lrs = _f(lrs)
+    d2 = _f(d2)
+    dt = jnp.result_type(lrs, d2)
+    lrs = lrs.astype(dt)
+    p = jnp.cumsum(lrs)
+    q = jnp.cumsum(lrs ** 2)
+    prev1 = jnp.concatenate([jnp.zeros((1,), dt), lrs[:-1]])
+    prev2 = jnp.concatenate([jnp.zeros((2,), dt), lrs[:-2]])[: lrs.shape[0]]
+    pos = lrs > 0
+    x_min = jnp.min(jnp.where(pos, lrs, jnp.inf))
+    x_min = jnp.where(jnp.isfinite(x_min), x_min, 1.0)
+    rho, h = _soe.log_grid(x_min, jnp.maximum(p[-1], x_min), nodes)
+    w = h * rho
+
+    def body(n, inp):
+        e0, e1, e2 = inp
+        n = jnp.exp(-rho * e0) * n + e2 ** 2 * jnp.exp(-rho * (e1 + e0))
+        return n, jnp.sum(w * n)
+
+    _, z = jax.lax.scan(body, jnp.zeros_like(rho), (lrs, prev1, prev2))
+    safe = jnp.where(pos, lrs, 1.0)
+    term3 = 0.5 * ((prev1 ** 2 + lrs ** 2) / safe - q / p + z)
+    term3 = jnp.where(pos, term3, jnp.inf)
+    term3 = term3.at[0].set(0.0)
+    return (d2 + q) / (2 * p) + term3
+
+
+def convex_bound_law(params: ConvexBoundParams, lrs, *, nodes: int = _soe.DEFAULT_NODES) -> jax.Array:
+    """The convex bound used as a loss law: ``L(t) = L0 + scale * convex_bound(lrs[:t+1], d2)``.
+
+    >>> round(float(convex_bound_law(ConvexBoundParams(2.0, 1.0, 1.0), jnp.full(100, 0.1))[-1]), 4)
+    2.3589
+    """
+    p = ConvexBoundParams(*[_f(x) for x in params])
+    return p.L0 + p.scale * convex_bound(lrs, p.d2, nodes=nodes)
+
+
+def river_valley_law(params: RiverValleyParams, lrs) -> jax.Array:
+    """The river-valley law: river progress in river time plus the exact hill relaxation, O(T).
+
+        L(t) = L0 + A (tau_t + tau0)^(-alpha) + lam V_t / 2,     tau_t = sum_{s<t} eta_s,
+        V_0 = 0,   V_{t+1} = (1 - eta_t lam)^2 V_t + eta_t^2 s2.
+
+    How it reads (THEORY.md §4): the loss is the river loss, a power law in the *area under the
+    schedule* (river time) with offset ``tau0``, plus the hill loss of one effective sharpness
+    ``lam`` driven by gradient noise ``s2``. At a constant LR the hill term relaxes within
+    ~``1/(2 eta lam)`` steps to ``eta s2 / (2 (2 - eta lam))`` ~ ``eta s2 / 4``; a decay removes it
+    (the WSD drop) while the river term only slows down. ``V`` is computed by an associative scan of
+    the affine recurrence (O(T) work, no T x T matrix).
+
+    >>> p = RiverValleyParams(1.0, 1.0, 0.5, 1.0, 2.0, 1.0)
+    >>> round(float(river_valley_law(p, jnp.full(1000, 0.1))[-1]), 4)
+    1.1273
+    """
+    p = RiverValleyParams(*[_f(x) for x in params])
+    lrs = _f(lrs)
+    dt = jnp.result_type(lrs, p.L0)
+    lrs = lrs.astype(dt)
+    tau = _cumsum_excl(lrs)
+    v_next = _linear_recurrence((1 - lrs * p.lam) ** 2, lrs ** 2 * p.s2)     # V_1 .. V_T
+    v = jnp.concatenate([jnp.zeros((1,), dt), v_next[:-1]])
+    return p.L0 + p.A * (tau + p.tau0) ** (-p.alpha) + 0.5 * p.lam * v
+
+
+# ============================================================================================
+# exact evaluation at a few steps (used by fit): prepare (NumPy, once) + evaluate (JAX)
+# ============================================================================================
+
+def _prep_full(lrs: np.ndarray, steps: np.ndarray) -> dict:
+    return {"lrs": lrs, "steps": steps}
+
+
+def _mpl_prepare(lrs: np.ndarray, steps: np.ndarray) -> dict:
+    d = np.concatenate([[0.0], lrs[:-1] - lrs[1:]])
+    k = np.nonzero(d)[0]
+    pex = np.concatenate([[0.0], np.cumsum(lrs)])            # pex[i] = sum_{s<i}
+    pt = pex[steps + 1]                                        # S1(t) = sum_{s<=t}
+    # S_k(t) = pt - pex[k]; only k <= t count
+    return {"s1": pt, "d": d[k], "eta": lrs[k], "pk": pex[k], "k": k.astype(np.float64),
+            "t": steps.astype(np.float64)}
+
+
+def _mpl_at(params: MultiPowerParams, prep: dict) -> jax.Array:
+    p = MultiPowerParams(*[_f(x) for x in params])
+    s1, t = prep["s1"], prep["t"]
+    d, eta, pk, k = prep["d"], prep["eta"], prep["pk"], prep["k"]
+    if d.shape[0] == 0:
+        return p.L0 + p.A * (s1 + p.S_W) ** (-p.alpha)
+    pos = eta > 0
+    b = jnp.where(pos, p.C * jnp.where(pos, eta, 1.0) ** (-p.gamma), 0.0)
+
+    def row(args):
+        s1_i, t_i = args
+        x = s1_i - pk
+        live = k <= t_i
+        g_pos = 1 - (1 + b * jnp.maximum(x, 0)) ** (-p.beta)
+        g = jnp.where(pos, g_pos, (x > 0).astype(x.dtype))
+        return jnp.sum(jnp.where(live, d * g, 0.0))
+
+    ld = jax.lax.map(row, (s1, t), batch_size=64)
+    return p.L0 + p.A * (s1 + p.S_W) ** (-p.alpha) - p.B * ld
+
+
+def _convex_prepare(lrs: np.ndarray, steps: np.ndarray) -> dict:
+    a1, a2 = _convex_terms_direct(lrs, steps)
+    return {"a1": a1, "a2": a2}
+
+
+def _convex_terms_direct(lrs: np.ndarray, steps: np.ndarray):
+    """Exact ``1/(2P)`` and the d2-free part of the bound at ``steps``; O(len(steps) * T) NumPy."""
+    a1 = np.empty(len(steps))
+    a2 = np.empty(len(steps))
+    for i, t in enumerate(np.asarray(steps, dtype=int)):
+        e = lrs[: t + 1]
+        P, Q = e.sum(), (e ** 2).sum()
+        a1[i] = 1.0 / (2 * P)
+        if t == 0:
+            a2[i] = Q / (2 * P)
+            continue
+        beta = np.cumsum(e[::-1])[::-1]                      # sum_{s>=k}
+        gam = np.cumsum((e ** 2)[::-1])[::-1]
+        alpha = beta - e
+        with np.errstate(divide="ignore", invalid="ignore"):
+            term3 = 0.5 * np.sum(e[:-1] / alpha[:-1] * gam[:-1] / beta[:-1])
+        a2[i] = Q / (2 * P) + (term3 if e[-1] > 0 else np.inf)
+    return a1, a2
+
+
+def _convex_at(params: ConvexBoundParams, prep: dict) -> jax.Array:
+    p = ConvexBoundParams(*[_f(x) for x in params])
+    return p.L0 + p.scale * (p.d2 * prep["a1"] + prep["a2"])
+
+
+# ============================================================================================
+# Law objects
+# ============================================================================================
+
+@dataclasses.dataclass(frozen=True)
+class Law:
+    """A loss-curve law: its function, parameter type, bounds, and how to evaluate it at steps.
+
+    Attributes:
+      name: short name ("multi_power", "lr_annealing", "convex_bound", "river_valley").
+      params: the parameter NamedTuple class.
+      curve: ``curve(params, lrs) -> losses`` for every step (O(T) or O(T m)).
+      lower, upper: bounds per parameter (``params`` instances).
+      log_scale: names of parameters fitted in log space (positive, scale-free).
+      guess: ``guess(lrs_list, losses_list, steps_list) -> params`` initial values from data.
+      prepare, at: exact evaluation at given steps (``prepare`` in NumPy once, ``at`` in JAX).
+    """
+    name: str
+    params: type
+    curve: Callable
+    lower: Any
+    upper: Any
+    log_scale: tuple[str, ...]
+    guess: Callable
+    prepare: Callable = _prep_full
+    at: Callable | None = None
+
+    def evaluate_at(self, params, prep):
+        if self.at is not None:
+            return self.at(params, prep)
+        return self.curve(params, prep["lrs"])[prep["steps"]]
+
+
+def _data_scales(lrs_list, losses_list, steps_list):
+    peak = max(float(np.max(l)) for l in lrs_list)
+    lmin = min(float(np.min(y)) for y in losses_list)
+    # a mid-run point of the first curve for the power-law amplitude
+    y0, s0, l0 = losses_list[0], steps_list[0], lrs_list[0]
+    i = len(y0) // 2
+    area = float(np.sum(l0[: s0[i] + 1]))
+    return peak, lmin, float(y0[i]), max(area, 1e-12)
+
+
+def _guess_mpl(lrs_list, losses_list, steps_list):
+    peak, lmin, ymid, area = _data_scales(lrs_list, losses_list, steps_list)
+    L0 = 0.7 * lmin
+    return MultiPowerParams(L0, (ymid - L0) * area ** 0.5, 0.5, 0.05 * lmin / peak,
+                            0.01 / math.sqrt(peak), 0.5, 0.5, 0.0)
+
+
+def _guess_ann(lrs_list, losses_list, steps_list):
+    peak, lmin, ymid, area = _data_scales(lrs_list, losses_list, steps_list)
+    L0 = 0.7 * lmin
+    return AnnealingParams(L0, (ymid - L0) * area ** 0.5, 0.5, 0.05 * lmin * 1e-3 / peak, 0.999)
+
+
+def _guess_rv(lrs_list, losses_list, steps_list):
+    peak, lmin, ymid, area = _data_scales(lrs_list, losses_list, steps_list)
+    L0 = 0.7 * lmin
+    return RiverValleyParams(L0, (ymid - L0) * area ** 0.5, 0.5, 10 * peak, 1.0 / (1000 * peak),
+                             0.2 * lmin / peak)
+
+
+def _guess_convex(lrs_list, losses_list, steps_list):
+    # the law is linear in (L0, scale, scale * d2): solve that least-squares problem
+    rows, ys = [], []
+    for lrs, y, s in zip(lrs_list, losses_list, steps_list):
+        a1, a2 = _convex_terms_direct(np.asarray(lrs, np.float64), np.asarray(s))
+        ok = np.isfinite(a2)
+        rows.append(np.stack([np.ones(ok.sum()), a2[ok], a1[ok]], 1))
+        ys.append(np.asarray(y, np.float64)[ok])
+    X, Y = np.concatenate(rows), np.concatenate(ys)
+    coef = np.linalg.lstsq(X, Y, rcond=None)[0]
+    lmin = float(Y.min())
+    L0 = float(np.clip(coef[0], 0.0, lmin * 0.999))
+    scale = float(coef[1]) if coef[1] > 0 else 1.0
+    d2 = float(coef[2] / scale) if coef[2] > 0 else 1.0
+    return ConvexBoundParams(L0, scale, d2)
+
+
+_INF = math.inf
+
+MULTI_POWER = Law(
+    "multi_power", MultiPowerParams, multi_power_law,
+    MultiPowerParams(0.0, 1e-12, 0.01, 1e-12, 1e-12, 0.01, 0.0, 0.0),
+    MultiPowerParams(_INF, _INF, 3.0, _INF, _INF, 5.0, 2.0, _INF),
+    ("A", "B", "C"), _guess_mpl, _mpl_prepare, _mpl_at)
+LR_ANNEALING = Law(
+    "lr_annealing", AnnealingParams, lr_annealing_law,
+    AnnealingParams(0.0, 1e-12, 0.01, 1e-12, 0.9),
+    AnnealingParams(_INF, _INF, 3.0, _INF, 0.99999),
+    ("A", "C"), _guess_ann)
+CONVEX_BOUND = Law(
+    "convex_bound", ConvexBoundParams, convex_bound_law,
+    ConvexBoundParams(0.0, 1e-12, 1e-12), ConvexBoundParams(_INF, _INF, _INF),
+    ("scale", "d2"), _guess_convex, _convex_prepare, _convex_at)
+RIVER_VALLEY = Law(
+    "river_valley", RiverValleyParams, river_valley_law,
+    RiverValleyParams(0.0, 1e-12, 0.01, 1e-12, 1e-12, 1e-12),
+    RiverValleyParams(_INF, _INF, 3.0, _INF, _INF, _INF),
+    ("A", "tau0", "lam", "s2"), _guess_rv)
+
+#: All laws by name.
+LAWS: dict[str, Law] = {law.name: law for law in (MULTI_POWER, LR_ANNEALING, CONVEX_BOUND, RIVER_VALLEY)}
+
+
+def _law(law: Law | str) -> Law:
+    if isinstance(law, Law):
+        return law
+    if law not in LAWS:
+        raise ValueError(f"law={law!r} is not one of {', '.join(LAWS)}")
+    return LAWS[law]
+
+
+def _as_steps(steps, n_lrs: int, n_losses: int, name: str = "steps") -> np.ndarray:
+    if steps is None:
+        if n_losses != n_lrs:
+            raise ValueError(f"losses has {n_losses} entries but lrs has {n_lrs}: pass steps= "
+                             "(the step of each loss) when losses are not given for every step")
+        return np.arange(n_lrs)
+    s = np.asarray(steps)
+    if s.ndim != 1 or len(s) != n_losses:
+        raise ValueError(f"{name} has shape {s.shape}, expected ({n_losses},) like losses")
+    if not np.issubdtype(s.dtype, np.integer):
+        if not np.all(s == np.round(s)):
+            raise ValueError(f"{name} must be whole numbers, got {s[:5]}...")
+        s = s.astype(np.int64)
+    if len(s) and (s.min() < 0 or s.max() >= n_lrs):
+        raise ValueError(f"{name} spans {s.min()}..{s.max()}, outside 0..{n_lrs - 1} (the steps of lrs)")
+    return s
+
+
+def predict(law: Law | str, params, lrs, steps=None) -> jax.Array:
+    """The law's loss at every step of ``lrs`` (``steps=None``) or at the given ``steps``.
+
+    Args:
+      law: a :class:`Law` or its name.
+      params: the law's parameter NamedTuple (or a sequence in its field order).
+      lrs: LR of every step ``0 .. T-1``.
+      steps: optional integer steps in ``[0, T)``; the multi-power law and the convex bound are
+        then evaluated exactly at those steps (O(len(steps) * T) at most) instead of via the
+        O(T m) scan.
+
+    >>> round(float(predict("lr_annealing", (2.0, 1.0, 0.5, 1.0, 0.999), [0.1] * 100, steps=[99])[0]), 4)
+    2.3162
+    """
+    law = _law(law)
+    params = law.params(*params)
+    if steps is None:
+        return law.curve(params, jnp.asarray(lrs))
+    lrs_np = np.asarray(lrs, dtype=np.float64)
+    s = _as_steps(steps, len(lrs_np), len(np.atleast_1d(steps)))
+    prep = law.prepare(lrs_np, s)
+    prep = jax.tree_util.tree_map(jnp.asarray, prep)
+    return law.evaluate_at(params, prep)
+
+
+# ============================================================================================
+# fitting
+# ============================================================================================
+
+class FitResult(NamedTuple):
+    """Result of :func:`fit`: fitted ``params``, R^2 of the losses, RMS log error, optimizer info."""
+    params: Any
+    r2: float
+    rmse_log: float
+    cost: float
+    nfev: int
+    message: str
+
+
+def fit(law: Law | str, lrs, losses, *, steps=None, init=None, huber_delta: float = 1e-3,
+        max_nfev: int = 500, fixed: Sequence[str] = ()) -> FitResult:
+    """Fit a law to one loss curve or several jointly (shared parameters).
+
+    Minimizes ``sum huber(log L_pred(t_i) - log L_obs(t_i))`` (``scipy.optimize.least_squares``,
+    ``loss="huber"``, ``f_scale=huber_delta``, trust-region reflective with bounds) with the exact
+    Jacobian from ``jax.jacfwd``, in float64. Positive scale-free parameters are fitted in log space.
+
+    Args:
+      law: a :class:`Law` or its name.
+      lrs: LR of every step of one run, or a list of such arrays (one per run).
+      losses: observed losses (array, or list matching ``lrs``).
+      steps: step of each loss (array or list); ``None``: losses given at every step.
+      init: initial parameters; default: the law's data-based guess.
+      huber_delta: the Huber threshold in log-loss units.
+      max_nfev: function-evaluation budget.
+      fixed: names of parameters held at their ``init`` value.
+
+    Returns:
+      a :class:`FitResult`.
+
+    >>> lrs = np.full(200, 0.1)
+    >>> true = RiverValleyParams(1.0, 1.0, 0.5, 1.0, 2.0, 1.0)
+    >>> y = np.asarray(predict(RIVER_VALLEY, true, lrs))
+    >>> r = fit(RIVER_VALLEY, lrs, y, init=true._replace(A=1.2), fixed=("lam", "s2", "tau0"))
+    >>> round(float(r.params.A), 4), r.r2 > 0.9999
+    (1.0, True)
+    """
+    law = _law(law)
+    multi = isinstance(lrs, (list, tuple)) and len(lrs) > 0 and np.ndim(lrs[0]) == 1
+    lrs_list = [np.asarray(x, np.float64) for x in (lrs if multi else [lrs])]
+    losses_list = [np.asarray(y, np.float64) for y in (losses if multi else [losses])]
+    if len(losses_list) != len(lrs_list):
+        raise ValueError(f"got {len(lrs_list)} LR arrays but {len(losses_list)} loss arrays")
+    if steps is None:
+        steps_list = [None] * len(lrs_list)
+    else:
+        steps_list = list(steps) if multi else [steps]
+        if len(steps_list) != len(lrs_list):
+            raise ValueError(f"got {len(lrs_list)} LR arrays but {len(steps_list)} step arrays")
+    steps_list = [_as_steps(s, len(l), len(y), f"steps[{i}]")
+                  for i, (s, l, y) in enumerate(zip(steps_list, lrs_list, losses_list))]
+    for i, y in enumerate(losses_list):
+        if not np.all(np.isfinite(y)) or np.any(y <= 0):
+            raise ValueError(f"losses[{i}] must be finite and > 0 (fitted in log space)")
+
+    names = law.params._fields
+    for n in fixed:
+        if n not in names:
+            raise ValueError(f"fixed={n!r} is not a parameter of {law.name}: {', '.join(names)}")
+    p0 = law.params(*init) if init is not None else law.guess(lrs_list, losses_list, steps_list)
+    lo_b, hi_b = np.array(law.lower, float), np.array(law.upper, float)
+    p0v = np.clip(np.array(p0, float), lo_b, hi_b)
+    is_log = np.array([n in law.log_scale for n in names])
+    free = np.array([n not in fixed for n in names])
+
+    def to_z(p):
+        return np.where(is_log, np.log(np.maximum(p, 1e-300)), p)
+
+    z0 = to_z(p0v)[free]
+    zlo = to_z(lo_b)[free]
+    zhi = np.where(is_log, np.log(np.where(np.isfinite(hi_b), hi_b, 1e300)), hi_b)[free]
+    with np.errstate(invalid="ignore"):
+        lo_in = np.where(np.isfinite(zlo), zlo + 1e-9 * (1 + np.abs(zlo)), zlo)
+        hi_in = np.where(np.isfinite(zhi), zhi - 1e-9 * (1 + np.abs(zhi)), zhi)
+    z0 = np.clip(z0, lo_in, hi_in)
+
+    with jax.enable_x64(True):
+        preps = [jax.tree_util.tree_map(jnp.asarray, law.prepare(l, s))
+                 for l, s in zip(lrs_list, steps_list)]
+        logy = jnp.asarray(np.concatenate([np.log(y) for y in losses_list]))
+        zfull0 = jnp.asarray(to_z(p0v))
+        free_idx = jnp.asarray(np.nonzero(free)[0])
+        is_log_j = jnp.asarray(is_log)
+
+        def params_of(z):
+            zf = zfull0.at[free_idx].set(z)
+            pv = jnp.where(is_log_j, jnp.exp(zf), zf)
+            return law.params(*[pv[i] for i in range(len(names))])
+
+        def residual(z):
+            p = params_of(z)
+            pred = jnp.concatenate([law.evaluate_at(p, prep) for prep in preps])
+            r = jnp.log(jnp.maximum(pred, 1e-30)) - logy
+            return jnp.where(jnp.isfinite(r), r, 1e3)
+
+        res_j = jax.jit(residual)
+        jac_j = jax.jit(jax.jacfwd(residual))
+        from scipy.optimize import least_squares
+        sol = least_squares(lambda z: np.asarray(res_j(jnp.asarray(z))),
+                            z0, jac=lambda z: np.asarray(jac_j(jnp.asarray(z))),
+                            bounds=(zlo, zhi), loss="huber", f_scale=huber_delta,
+                            max_nfev=max_nfev, method="trf", x_scale="jac")
+        p = params_of(jnp.asarray(sol.x))
+        params = law.params(*[float(x) for x in p])
+        pred = np.exp(np.asarray(res_j(jnp.asarray(sol.x))) + np.asarray(logy))
+    y = np.concatenate(losses_list)
+    r2 = 1.0 - float(np.sum((pred - y) ** 2) / np.sum((y - y.mean()) ** 2)) if len(y) > 1 else float("nan")
+    rmse = float(np.sqrt(np.mean((np.log(pred) - np.log(y)) ** 2)))
+    return FitResult(params, r2, rmse, float(sol.cost), int(sol.nfev), str(sol.message))
+
+
+# ============================================================================================
+# real training logs
+# ============================================================================================
+
+from rivervalley._laws_io import Curve, glue, load_curve, real_curves, reconstruct_lr  # noqa: E402
