@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import jax
@@ -147,6 +148,18 @@ def _log(p: jax.Array) -> jax.Array:
     return jnp.where(p > 0, jnp.log(jnp.where(p > 0, p, 1.0)), -jnp.inf)
 
 
+@partial(jax.jit, static_argnums=(1, 2))
+def _draw(key, v, distribution, logit_scale, concentration, smoothing):
+    """All random draws of ``make_data`` in one compiled call: permutation, uniforms, rows."""
+    k_perm, k_succ, k_rows = jax.random.split(key, 3)
+    if distribution == "softmax":
+        rows = jax.nn.softmax(logit_scale * jax.random.normal(k_rows, (v, v)), axis=-1)
+    else:
+        rows = jax.random.dirichlet(k_rows, jnp.full((v,), concentration), shape=(v,))
+        rows = (1.0 - smoothing) * rows + smoothing / v
+    return jax.random.permutation(k_perm, v), jax.random.uniform(k_succ, (v,)), rows
+
+
 def make_data(
     *,
     vocab_size: int = 64,
@@ -204,24 +217,15 @@ def make_data(
             f"det_fraction={det_fraction} leaves no stochastic token; marginal='stationary' needs "
             "det_fraction < 1 - 1/(2 vocab_size)"
         )
-    k_perm, k_succ, k_rows = jax.random.split(key, 3)
-    perm = np.asarray(jax.random.permutation(k_perm, v))
+    perm, u, rows = _draw(key, v, distribution, logit_scale, concentration, smoothing)
+    perm, u = np.asarray(perm), np.asarray(u)
     det_ids, stoch_ids = perm[:n_det], perm[n_det:]
     is_det = np.zeros(v, bool)
     is_det[det_ids] = True
-
-    # Stochastic rows.
-    if distribution == "softmax":
-        logits = logit_scale * jax.random.normal(k_rows, (v, v))
-        rows = jax.nn.softmax(logits, axis=-1)
-    else:
-        rows = jax.random.dirichlet(k_rows, jnp.full((v,), concentration), shape=(v,))
-        rows = (1.0 - smoothing) * rows + smoothing / v
-    rows = np.asarray(rows, np.float64)
+    rows = np.array(rows, np.float64)  # a writable copy
     rows /= rows.sum(-1, keepdims=True)
 
     # Successors: det token number i (in order) maps to a stochastic token or a later det token.
-    u = np.asarray(jax.random.uniform(k_succ, (v,)))
     successor = np.argmax(rows, axis=-1)
     for i, x in enumerate(det_ids):
         targets = np.concatenate([stoch_ids, det_ids[i + 1 :]])
