@@ -100,6 +100,8 @@ def shape_index(shape: str | int) -> int:
     >>> shape_index("1-sqrt"), shape_index(4)
     (2, 4)
     """
+    if isinstance(shape, (np.ndarray, jax.Array)) and np.ndim(shape) == 0 and not _is_traced(shape):
+        shape = shape.item()
     if isinstance(shape, str):
         name = _ALIASES.get(shape.lower(), shape.lower())
         if name not in DECAY_SHAPES:
@@ -224,7 +226,8 @@ def _check_cycles(ends, warmup, rewarmup, dfrac, dsteps, *, full_decay: bool, si
     warm = np.concatenate([w[..., None], np.broadcast_to(rw[..., None], lengths[..., 1:].shape)], -1)
     over = d + warm > lengths
     if np.any(over) or np.any(d < 1):
-        decay = _num(dsteps) if np.any(np.asarray(dsteps) > 0) else _num(dfrac)
+        decay = (_intify("decay_steps", _num(dsteps)) if np.any(np.asarray(dsteps) > 0)
+                 else _num(dfrac))
         raise ValueError(
             f"decay={decay} gives decays of {_num(d)} steps that do not fit in their cycles of "
             f"{_num(lengths)} steps after (re)warmup {_num(warm)}; valid range: 1 <= decay steps "
@@ -282,7 +285,7 @@ def decay_multiplier(shape: str | int | Any, r: Any, min_ratio: Any) -> jax.Arra
     """
     if not _is_traced(shape) and not (isinstance(shape, (np.ndarray, jax.Array))
                                        and np.ndim(shape) > 0):
-        shape = DECAY_SHAPES[shape_index(shape.item() if isinstance(shape, np.ndarray) else shape)]
+        shape = DECAY_SHAPES[shape_index(shape)]
     _check_min_ratio(min_ratio, None if isinstance(shape, str) or _is_traced(shape)
                      else np.asarray(shape))
     if isinstance(shape, str) and shape in _NEEDS_POSITIVE_MIN and not _is_traced(min_ratio):
@@ -678,7 +681,14 @@ def as_array(schedule: Callable, num_steps: int) -> np.ndarray:
     """
     if not isinstance(num_steps, (int, np.integer)) or num_steps < 0:
         raise ValueError(f"num_steps={num_steps!r} is outside the whole numbers >= 0")
-    return np.asarray(schedule(jnp.arange(int(num_steps))))
+    return np.asarray(_evaluate(schedule, jnp.arange(int(num_steps))))
+
+
+@jax.jit
+def _evaluate(schedule, steps):
+    # one compilation per (schedule kind, leaf shapes, len(steps)); eager evaluation would compile
+    # every primitive separately for each new shape
+    return schedule(steps)
 
 
 def torch_lambda(schedule: _Base, peak_value: float) -> Callable[[int], float]:

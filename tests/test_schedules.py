@@ -1,0 +1,370 @@
+"""Tests of rivervalley.schedules: golden values (optax, Levanter, PyTorch), properties, vmap."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rivervalley.schedules as S
+
+# ------------------------------------------------------------------ golden values
+
+
+def test_cosine_equals_optax_whole_run():
+    for peak, T, W, m in [(0.3, 1000, 0, 0.0), (1.0, 500, 50, 0.1), (2e-3, 97, 13, 0.25)]:
+        with jax.enable_x64(True):
+            ours = S.cosine(peak, T, warmup_steps=W, min_ratio=m)
+            ref = optax.warmup_cosine_decay_schedule(
+                init_value=0.0, peak_value=peak, warmup_steps=W, decay_steps=T,
+                end_value=m * peak)
+            steps = jnp.arange(T + 1)
+            np.testing.assert_allclose(jax.jit(ours)(steps), jax.jit(ref)(steps), rtol=1e-12,
+                                       atol=1e-15)
+        # float32 default too
+        np.testing.assert_allclose(
+            S.as_array(S.cosine(peak, T, warmup_steps=W, min_ratio=m), T + 1),
+            jax.jit(ref)(jnp.arange(T + 1)), rtol=2e-5, atol=1e-7 * peak)
+
+
+def test_wsd_s_levanter_golden_case():
+    # Levanter: cycles=[300, 700], num_train_steps=1000, decay=0.1, lr_schedule="cosine",
+    # min_lr_ratio=0.1, warmup=0, rewarmup=0.
+    peak = 0.7
+    s = S.wsd_s(peak, [300, 700, 1000], decay=0.1, decay_shape="cosine", min_ratio=0.1)
+    for t in (0, 269, 300, 659, 701, 969):
+        assert float(s(t)) == pytest.approx(peak, rel=1e-6), t
+    for t in (271, 661, 971):
+        assert float(s(t)) < peak * (1 - 1e-6), t
+    # decays start where Levanter's stable phase ends: 270, 660, 970 (cosine(0) = peak there)
+    for start, d in ((270, 30), (660, 40), (970, 30)):
+        for j in (0, 1, d // 2, d - 1):
+            want = peak * (0.1 + 0.9 * (1 + math.cos(math.pi * j / d)) / 2)
+            assert float(s(start + j)) == pytest.approx(want, rel=1e-5)
+    assert float(s(1000)) == pytest.approx(0.1 * peak, rel=1e-6)
+
+
+def test_wsd_s_single_checkpoint_is_wsd():
+    steps = jnp.arange(0, 1201)
+    for kw in [dict(decay=0.1), dict(decay=0.3, decay_shape="1-sqrt", min_ratio=0.05),
+               dict(decay=77, decay_shape="inverse", min_ratio=0.2, warmup_steps=40),
+               dict(decay=1.0, decay_shape="cosine"), dict(decay=0.9, warmup_steps=100)]:
+        a = S.wsd_s(0.4, [1000], **kw)(steps)
+        b = S.wsd(0.4, 1000, **kw)(steps)
+        np.testing.assert_array_equal(a, b)
+
+
+def test_wsd_1_sqrt_formula():
+    peak, T, phi, m = 0.5, 1000, 0.2, 0.1
+    s = S.wsd(peak, T, decay=phi, decay_shape="1-sqrt", min_ratio=m)
+    D = 200
+    for r in (0.0, 0.25, 0.5, 1.0):
+        t = T - D + r * D
+        want = peak * (m + (1 - m) * (1 - math.sqrt(r)))
+        assert float(s(t)) == pytest.approx(want, rel=1e-6), r
+    assert float(s(T - D - 1)) == pytest.approx(peak)
+
+
+def test_wsd_rewarmup_starts_at_minimum():
+    peak, m = 1.0, 0.2
+    s = S.wsd_s(peak, [100, 200], decay=0.2, min_ratio=m, rewarmup_steps=10)
+    # Levanter: linear_schedule(previous_end = m*peak, peak, 10) starting at the cycle end.
+    for j in range(11):
+        assert float(s(100 + j)) == pytest.approx(m + (1 - m) * j / 10, rel=1e-6)
+    # the second decay is 20% of the 100-step cycle, after the re-warmup
+    assert float(s(179)) == pytest.approx(peak)
+    assert float(s(190)) == pytest.approx(peak * (m + (1 - m) * 0.5), rel=1e-6)
+
+
+# PyTorch golden numbers, produced once with torch 2.13.0+cpu in a throwaway venv:
+#   p = torch.nn.Parameter(torch.zeros(1)); opt = torch.optim.SGD([p], lr=0.5)
+#   sch = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=100, eta_min=0.05)
+#   lrs = []
+#   for t in range(300): lrs.append(opt.param_groups[0]["lr"]); opt.step(); sch.step()
+#   print({s: repr(lrs[s]) for s in [0, 1, 25, 50, 99, 100, 101, 150, 199, 200, 250, 299]})
+TORCH_COSINE_WARM_RESTARTS = {
+    0: 0.5, 1: 0.4998889760822896, 25: 0.4340990257669732, 50: 0.275, 99: 0.05011102391771039,
+    100: 0.5, 101: 0.4998889760822896, 150: 0.275, 199: 0.05011102391771039, 200: 0.5,
+    250: 0.275, 299: 0.05011102391771039,
+}
+
+
+def test_cyclic_cosine_matches_pytorch():
+    with jax.enable_x64(True):
+        s = S.cyclic_cosine(0.5, [100, 200, 300], min_ratio=0.1)
+        for t, want in TORCH_COSINE_WARM_RESTARTS.items():
+            assert float(s(t)) == pytest.approx(want, rel=1e-12, abs=1e-15), t
+    f = S.torch_lambda(s, 0.5)
+    for t, want in TORCH_COSINE_WARM_RESTARTS.items():
+        assert f(t) * 0.5 == pytest.approx(want, rel=1e-12), t
+
+
+SHAPE_TABLE = {  # mult at r = 0, 1/2, 1 with m = 0.1, from THEORY.md §5 by hand
+    "linear": (1.0, 0.55, 0.1),
+    "cosine": (1.0, 0.55, 0.1),
+    "1-sqrt": (1.0, 0.1 + 0.9 * (1 - math.sqrt(0.5)), 0.1),
+    "inverse": (1.0, 1 / (1 + 0.5 * 9), 0.1),
+    "exponential": (1.0, math.sqrt(0.1), 0.1),
+    "square": (1.0, 0.1 + 0.9 * 0.75, 0.1),
+}
+
+
+@pytest.mark.parametrize("shape", S.DECAY_SHAPES)
+def test_decay_multiplier_table(shape):
+    want = SHAPE_TABLE[shape]
+    for r, w in zip((0.0, 0.5, 1.0), want, strict=True):
+        assert float(S.decay_multiplier(shape, r, 0.1)) == pytest.approx(w, rel=1e-6)
+        idx = S.DECAY_SHAPES.index(shape)
+        assert float(S.decay_multiplier(idx, r, 0.1)) == pytest.approx(w, rel=1e-6)
+        assert float(S.decay_multiplier(jnp.asarray(idx), r, 0.1)) == pytest.approx(w, rel=1e-6)
+
+
+def test_decay_multiplier_vmaps_over_shape():
+    idx = jnp.arange(len(S.DECAY_SHAPES))
+    got = jax.vmap(lambda i: S.decay_multiplier(i, 0.5, 0.1))(idx)
+    np.testing.assert_allclose(got, [SHAPE_TABLE[n][1] for n in S.DECAY_SHAPES], rtol=1e-6)
+
+
+def test_wsd_each_shape_at_boundaries():
+    peak, T, m = 2.0, 400, 0.1
+    for shape in S.DECAY_SHAPES:
+        s = S.wsd(peak, T, decay=0.25, decay_shape=shape, min_ratio=m)
+        got = [float(s(t)) for t in (300, 350, 400)]
+        np.testing.assert_allclose(got, [peak * v for v in SHAPE_TABLE[shape]], rtol=1e-6)
+
+
+def test_warmup_linear_from_zero():
+    s = S.wsd(1.0, 100, warmup_steps=10, decay=0.1)
+    np.testing.assert_allclose(S.as_array(s, 12), [0, .1, .2, .3, .4, .5, .6, .7, .8, .9, 1, 1],
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_decay_fraction_float32_rounding():
+    # float32(0.7) * 10 = 6.9999998; Levanter's int(0.7 * 10) = 7 decay steps.
+    s = S.wsd(1.0, 10, decay=0.7)
+    assert float(s(2)) == 1.0 and float(s(3)) == 1.0 and float(s(4)) < 1.0
+    assert S.decay_steps_of(10, 0.7) == 7
+
+
+# ------------------------------------------------------------------ adapters, repr, pytree
+
+
+def test_as_array_and_torch_lambda_match_the_schedule():
+    s = S.wsd_s(0.3, [50, 120, 200], warmup_steps=5, decay=0.25, decay_shape="square",
+                min_ratio=0.05, rewarmup_steps=7)
+    arr = S.as_array(s, 200)
+    assert arr.shape == (200,) and isinstance(arr, np.ndarray)
+    f = S.torch_lambda(s, 0.3)
+    np.testing.assert_allclose([f(t) * 0.3 for t in range(200)], arr, rtol=2e-6, atol=1e-8)
+    assert isinstance(f(3), float)
+
+
+def test_describe_and_repr():
+    s = S.wsd(0.1, 1000, warmup_steps=10, decay=0.2, decay_shape="1-sqrt", min_ratio=0.05)
+    d = s.describe()
+    assert d == {"kind": "wsd", "peak_value": 0.1, "num_steps": 1000, "warmup_steps": 10,
+                 "decay": 0.2, "decay_shape": "1-sqrt", "min_ratio": 0.05}
+    assert repr(s).startswith("rv.schedules.wsd(peak_value=0.1, num_steps=1000")
+    assert S.wsd(0.1, 1000, decay=30).describe()["decay"] == 30
+    assert S.cyclic_cosine(1.0, [10, 20]).describe()["checkpoints"] == [10, 20]
+    assert S.constant(0.5).describe() == {"kind": "constant", "value": 0.5}
+
+
+def test_schedule_is_a_pytree_through_jit():
+    s = S.wsd_s(0.3, [100, 250], decay=0.2, decay_shape="cosine", min_ratio=0.1)
+    leaves, treedef = jax.tree_util.tree_flatten(s)
+    assert len(leaves) == 8
+    s2 = jax.tree_util.tree_unflatten(treedef, leaves)
+    steps = jnp.arange(260)
+    np.testing.assert_array_equal(jax.jit(lambda sch, t: sch(t))(s, steps), s2(steps))
+
+
+def test_works_on_int_float_scalars_and_arrays():
+    s = S.cosine(1.0, 100)
+    assert float(s(50)) == pytest.approx(float(s(50.0)))
+    assert float(s(jnp.int32(50))) == pytest.approx(0.5, rel=1e-6)
+    assert s(jnp.arange(6).reshape(2, 3)).shape == (2, 3)
+    assert float(s(50.5)) < float(s(50))  # fractional steps are meaningful
+
+
+# ------------------------------------------------------------------ hypothesis properties
+
+_SHAPES = st.sampled_from(S.DECAY_SHAPES)
+_EVAL = jax.jit(lambda sch, t: sch(t))
+_STEPS = jnp.arange(1301)  # fixed length: one compilation per schedule structure
+
+
+def _lr(s, n):
+    """LR of steps 0..n-1 through one jitted program of fixed size (fast under hypothesis)."""
+    return np.asarray(_EVAL(s, _STEPS))[:n].astype(np.float64)
+
+
+@st.composite
+def _wsd_s_cases(draw):
+    k = draw(st.integers(1, 4))
+    lengths = draw(st.lists(st.integers(20, 300), min_size=k, max_size=k))
+    ends = np.cumsum(lengths).tolist()
+    shape = draw(_SHAPES)
+    lo = 0.01 if shape in ("inverse", "exponential") else 0.0
+    m = draw(st.floats(lo, 1.0))
+    decay = draw(st.floats(0.05, 0.5))
+    warm = draw(st.integers(0, min(lengths[0] // 2, 10)))
+    rewarm = draw(st.integers(0, min(min(lengths[1:], default=20) // 2, 10)))
+    peak = draw(st.floats(1e-4, 10.0))
+    return peak, ends, dict(decay=decay, decay_shape=shape, min_ratio=m, warmup_steps=warm,
+                            rewarmup_steps=rewarm)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_wsd_s_cases())
+def test_wsd_s_properties(case):
+    peak, ends, kw = case
+    s = S.wsd_s(peak, ends, **kw)
+    lr = _lr(s, ends[-1] + 1)
+    m, W, R = kw["min_ratio"], kw["warmup_steps"], kw["rewarmup_steps"]
+    tol = 1e-5 * peak
+    starts = [0] + ends[:-1]
+    after_warm = np.ones(len(lr), bool)
+    after_warm[:W] = False
+    for st_ in starts[1:]:
+        after_warm[st_:st_ + R] = False
+    # bounded in [m * peak, peak] after (re)warmup; in [0, peak] during it
+    assert np.all(lr <= peak + tol) and np.all(lr >= -tol)
+    assert np.all(lr[after_warm] >= m * peak - tol)
+    # non-increasing within each decay; continuity: jumps bounded except at declared restarts
+    for k, (a, e) in enumerate(zip(starts, ends, strict=True)):
+        d = S.decay_steps_of(e - a, kw["decay"])
+        seg = lr[e - d:e + 1] if k == len(ends) - 1 else lr[e - d:e]
+        assert np.all(np.diff(seg) <= tol)
+    jumps = np.abs(np.diff(lr))
+    restarts = set(ends[:-1]) if R == 0 else set()
+    biggest = 0.0
+    for t in range(1, len(lr)):
+        if t not in restarts:
+            biggest = max(biggest, jumps[t - 1])
+    # the steepest legitimate step: max |mult'(r)| / D over a decay (r advances 1/D per step;
+    # 1-sqrt is steepest at r = 0 where one step drops sqrt(1/D)); peak / W over a warmup
+    lengths = np.diff([0] + ends)
+    dmin = min(S.decay_steps_of(L, kw["decay"]) for L in lengths)
+    mp = max(m, 1e-12)
+    slope = {"linear": 1.0, "cosine": math.pi / 2, "inverse": 1 / mp - 1,
+             "exponential": -math.log(mp), "square": 2.0}
+    shape = kw["decay_shape"]
+    bound = 1 / math.sqrt(dmin) if shape == "1-sqrt" else slope[shape] / dmin
+    bound = max([bound] + [1 / x for x in (W, R) if x > 0])
+    assert biggest <= peak * bound * 1.001 + tol
+
+
+@settings(max_examples=25, deadline=None)
+@given(_wsd_s_cases())
+def test_jit_equals_eager(case):
+    peak, ends, kw = case
+    s = S.wsd_s(peak, ends, **kw)
+    steps = np.arange(ends[-1] + 1)
+    eager = np.asarray([float(s(t)) for t in steps[:: max(1, len(steps) // 7)]])  # op by op
+    np.testing.assert_allclose(_lr(s, len(steps))[:: max(1, len(steps) // 7)], eager,
+                               rtol=1e-6, atol=1e-7 * peak)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(1e-3, 5.0), st.integers(10, 1300), st.floats(0.0, 1.0),
+       st.integers(0, 9))
+def test_cosine_properties(peak, T, m, W):
+    s = S.cosine(peak, T, warmup_steps=min(W, T), min_ratio=m)
+    lr = _lr(s, T + 1)
+    W = min(W, T)
+    assert np.all(lr[W:] >= m * peak * (1 - 1e-5) - 1e-7)
+    assert np.all(lr <= peak * (1 + 1e-6))
+    assert np.all(np.diff(lr[W:]) <= 1e-6 * peak)
+    assert np.all(np.diff(lr[:W + 1]) >= -1e-6 * peak)
+
+
+# ------------------------------------------------------------------ vmap sweeps
+
+
+def test_vmap_over_parameters_equals_loop_and_compiles_once():
+    peaks = jnp.array([0.1, 0.5, 1.0, 2.0, 0.3, 0.7])
+    fracs = jnp.array([0.1, 0.2, 0.05, 0.5, 1.0, 0.3])
+    shapes = jnp.arange(6)
+    mins = jnp.array([0.0, 0.1, 0.2, 0.05, 0.3, 0.01])
+    ends = jnp.array([[300., 700., 1000.]] * 3 + [[200., 600., 1000.]] * 3)
+    steps = jnp.arange(1001)
+    traces = []
+
+    def lrs(p, f, sh, m, e):
+        traces.append(1)  # Python side effect: runs once per trace
+        return S.wsd_s(p, e, decay=f, decay_shape=sh, min_ratio=m)(steps)
+
+    sweep = jax.jit(jax.vmap(lrs))
+    out = sweep(peaks, fracs, shapes, mins, ends)
+    out2 = sweep(peaks * 2, fracs, shapes, mins + 0.01, ends + 0)  # new values, same shapes
+    assert len(traces) == 1
+    for i in range(6):
+        ref = S.wsd_s(float(peaks[i]), np.asarray(ends[i]).astype(int).tolist(),
+                      decay=float(fracs[i]), decay_shape=S.DECAY_SHAPES[i],
+                      min_ratio=float(mins[i]))(steps)
+        np.testing.assert_allclose(out[i], ref, rtol=1e-6, atol=1e-8)
+        ref2 = S.wsd_s(float(peaks[i]) * 2, np.asarray(ends[i]).astype(int).tolist(),
+                       decay=float(fracs[i]), decay_shape=S.DECAY_SHAPES[i],
+                       min_ratio=float(mins[i]) + 0.01)(steps)
+        np.testing.assert_allclose(out2[i], ref2, rtol=1e-5, atol=1e-7)
+
+
+def test_vmap_over_stacked_schedules():
+    scheds = [S.wsd(p, 500, decay=f, decay_shape=sh, min_ratio=m)
+              for p, f, sh, m in [(0.1, 0.1, "linear", 0.0), (0.2, 0.4, "inverse", 0.1),
+                                  (0.3, 0.2, "1-sqrt", 0.05)]]
+    stacked = jax.tree.map(lambda *x: jnp.stack([jnp.asarray(v) for v in x]), *scheds)
+    steps = jnp.arange(501)
+    got = jax.vmap(lambda s: s(steps))(stacked)
+    for i, s in enumerate(scheds):
+        np.testing.assert_allclose(got[i], s(steps), rtol=1e-6)
+
+
+# ------------------------------------------------------------------ validation
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: S.constant(-0.1), r"value=-0\.1 .*\[0, inf\)"),
+    (lambda: S.constant(float("nan")), r"value=nan"),
+    (lambda: S.cosine(float("inf"), 100), r"peak_value=inf"),
+    (lambda: S.wsd(-1.0, 100), r"peak_value=-1\.0"),
+    (lambda: S.cosine(1.0, 100, warmup_steps=101), r"warmup_steps=101 is longer than the run"),
+    (lambda: S.wsd(1.0, 100, warmup_steps=95, decay=0.1), r"decay=0\.1 .*do not fit"),
+    (lambda: S.wsd_s(1.0, [100, 200], warmup_steps=150), r"warmup_steps=150 .*first cycle"),
+    (lambda: S.wsd_s(1.0, [100, 150], rewarmup_steps=60), r"rewarmup_steps=60 .*cycle"),
+    (lambda: S.cyclic_cosine(1.0, [100, 150], rewarmup_steps=51), r"rewarmup_steps=51"),
+    (lambda: S.wsd(1.0, 100, decay=1.5), r"decay=1\.5 is outside \(0, 1\] as a fraction"),
+    (lambda: S.wsd(1.0, 100, decay=0.0), r"decay=0\.0 is outside \(0, 1\]"),
+    (lambda: S.wsd(1.0, 100, decay=0), r"decay=0 is outside \[1, inf\) as a step count"),
+    (lambda: S.wsd(1.0, 100, decay=101), r"decay=101 .*do not fit"),
+    (lambda: S.wsd_s(1.0, [100, 150], decay=60), r"decay=60 .*do not fit"),
+    (lambda: S.wsd(1.0, 5, decay=0.1), r"decay=0\.1 .*do not fit"),  # floor(0.5) = 0 steps
+    (lambda: S.wsd_s(1.0, [100, 100, 200]), r"checkpoints=\[100\.0, 100\.0, 200\.0\] is not "
+                                            r"strictly increasing"),
+    (lambda: S.wsd_s(1.0, [200, 100]), r"checkpoints=.*not strictly increasing"),
+    (lambda: S.cyclic_cosine(1.0, [0, 100]), r"checkpoints=.*\[1, inf\)"),
+    (lambda: S.cyclic_cosine(1.0, []), r"checkpoints=.*non-empty"),
+    (lambda: S.wsd(1.0, 0), r"num_steps=.*\[1, inf\)"),
+    (lambda: S.wsd(1.0, 100, min_ratio=1.5), r"min_ratio=1\.5 is outside \[0, 1\]"),
+    (lambda: S.cosine(1.0, 100, min_ratio=-0.1), r"min_ratio=-0\.1 is outside \[0, 1\]"),
+    (lambda: S.wsd(1.0, 100, decay_shape="inverse"), r"min_ratio=0\.0 must be in \(0, 1\] "
+                                                     r"for decay_shape inverse"),
+    (lambda: S.wsd(1.0, 100, decay_shape="exponential"), r"min_ratio=0\.0 .*exponential"),
+    (lambda: S.decay_multiplier("inverse", 0.5, 0.0), r"min_ratio=0\.0 .*inverse"),
+    (lambda: S.wsd(1.0, 100, decay_shape="sigmoid"),
+     r"decay_shape='sigmoid' is unknown; known shapes: linear, cosine, 1-sqrt, inverse, "
+     r"exponential, square"),
+    (lambda: S.wsd(1.0, 100, decay_shape=6), r"decay_shape=6 is outside the indices 0\.\.5"),
+    (lambda: S.wsd(1.0, 100, warmup_steps=-3), r"warmup_steps=-3"),
+    (lambda: S.torch_lambda(S.cosine(1.0, 10), 0.0), r"peak_value=0\.0 is outside \(0, inf\)"),
+])
+def test_validation(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
