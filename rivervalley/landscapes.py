@@ -1,0 +1,322 @@
+"""Synthetic river-valley losses (THEORY.md §2).
+
+In local coordinates z = (u, v), u along the river and v in R^(d-1) across it,
+
+    L(u, v) = f(u) + 1/2 * sum_i a_i(u) * (v_i - c_i(u))^2,
+
+with a river profile ``f`` (``softplus``, ``power`` or ``linear``), a river course
+``c_i(u) = A_i * sin(k * u)`` (straight when A = 0) and hill sharpness
+``a_i(u) = lambda_i * (1 + kappa * tanh(u))`` (constant when kappa = 0; sharpening along the river
+when kappa > 0). A valley may be rotated: world coordinates are x = Q z for an orthogonal Q.
+
+Every iterate splits exactly into a river part and a hill part:
+river point Phi(x) = Q (u, c(u)), hill offset delta = v - c(u), river loss R(x) = f(u) and hill loss
+H(x) = 1/2 sum_i a_i(u) delta_i^2, so that L = R + H to rounding.
+
+A :class:`RiverValley` is a frozen pytree dataclass: its numeric parameters are array leaves (so a
+sweep can ``vmap`` over sharpness, meander or slope), the dimension and the profile are static.
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> import rivervalley as rv
+    >>> valley = rv.landscapes.standard_toy()
+    >>> x = jnp.array([0.0, 0.5])
+    >>> print(round(float(valley.loss(x)), 4), round(float(valley.river_loss(x)), 4),
+    ...       round(float(valley.hill_loss(x)), 4))
+    3.1931 0.6931 2.5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = Any
+
+#: River profiles f(u), by name.
+PROFILES = ("softplus", "power", "linear")
+
+
+def _check_finite(name: str, value, lo: float | None = None, *, strict: bool = False,
+                  hi: float | None = None, what: str = "") -> None:
+    """Validate concrete numeric arguments (skipped for tracers)."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    arr = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}={value!r} must be finite")
+    if lo is not None:
+        bad = arr <= lo if strict else arr < lo
+        if np.any(bad):
+            rel = ">" if strict else ">="
+            raise ValueError(f"{name}={value!r} is outside the valid range: must be {rel} {lo}"
+                             + (f" ({what})" if what else ""))
+    if hi is not None and np.any(arr >= hi):
+        raise ValueError(f"{name}={value!r} is outside the valid range: must be < {hi}"
+                         + (f" ({what})" if what else ""))
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class RiverValley:
+    """A river-valley loss. Build it with :func:`river_valley`, :func:`standard_toy` or
+    :func:`valley`; the constructor itself does not validate (pytree unflattening calls it).
+
+    Attributes:
+        sharpness: lambda_i, shape (d-1,): hill curvatures across the river.
+        amplitude: A_i, shape (d-1,): meander amplitude of the river course (0: straight).
+        wavenumber: k: meander wavenumber.
+        sharpening: kappa: a_i(u) = lambda_i (1 + kappa tanh(u)); |kappa| < 1.
+        slope: s of the ``linear`` profile f(u) = -s u.
+        alpha: exponent of the ``power`` profile f(u) = (1 + softplus(u))^(-alpha).
+        rotation: Q (d, d) orthogonal, or None for an axis-aligned valley.
+        profile: river profile name (static).
+    """
+
+    sharpness: Array
+    amplitude: Array
+    wavenumber: Array
+    sharpening: Array
+    slope: Array
+    alpha: Array
+    rotation: Array | None = None
+    profile: str = field(default="softplus", metadata=dict(static=True))
+
+    # -- geometry -------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        """Number of coordinates d (1 river + d-1 hill directions)."""
+        return int(np.shape(self.sharpness)[-1]) + 1
+
+    def to_local(self, x: Array) -> Array:
+        """World coordinates -> local (u, v): z = Q^T x."""
+        return x if self.rotation is None else self.rotation.T @ x
+
+    def to_world(self, z: Array) -> Array:
+        """Local (u, v) -> world coordinates: x = Q z."""
+        return z if self.rotation is None else self.rotation @ z
+
+    # -- the pieces of L ------------------------------------------------------------------
+    def river_profile(self, u: Array) -> Array:
+        """f(u)."""
+        if self.profile == "softplus":
+            return jax.nn.softplus(-u)
+        if self.profile == "power":
+            return (1.0 + jax.nn.softplus(u)) ** (-self.alpha)
+        if self.profile == "linear":
+            return -self.slope * u
+        raise ValueError(f"profile={self.profile!r} is unknown; known profiles: {PROFILES}")
+
+    def course(self, u: Array) -> Array:
+        """c(u) = A sin(k u), shape (d-1,)."""
+        return self.amplitude * jnp.sin(self.wavenumber * u)
+
+    def hill_sharpness(self, u: Array) -> Array:
+        """a(u) = lambda (1 + kappa tanh(u)), shape (d-1,)."""
+        return self.sharpness * (1.0 + self.sharpening * jnp.tanh(u))
+
+    def _parts(self, x: Array) -> tuple[Array, Array]:
+        z = self.to_local(x)
+        u, v = z[0], z[1:]
+        delta = v - self.course(u)
+        return self.river_profile(u), 0.5 * jnp.sum(self.hill_sharpness(u) * delta**2)
+
+    # -- the problem protocol -------------------------------------------------------------
+    def loss(self, x: Array) -> Array:
+        """L(x) = f(u) + 1/2 sum_i a_i(u) (v_i - c_i(u))^2."""
+        river, hill = self._parts(x)
+        return river + hill
+
+    def sample_loss(self, x: Array, key: Array | None = None) -> Array:
+        """The loss itself: a landscape is deterministic; noise models add gradient noise."""
+        del key
+        return self.loss(x)
+
+    def decompose(self, x: Array) -> dict[str, Array]:
+        """``loss``, ``river_loss``, ``hill_loss`` (summing exactly) and ``river_coordinate``."""
+        river, hill = self._parts(x)
+        return {"loss": river + hill, "river_loss": river, "hill_loss": hill,
+                "river_coordinate": self.river_coordinate(x)}
+
+    def river_coordinate(self, x: Array) -> Array:
+        """u: the position along the river."""
+        return self.to_local(x)[0]
+
+    def river_point(self, x: Array) -> Array:
+        """Phi(x) = Q (u, c(u)): the point of the reference river at the same u."""
+        u = self.river_coordinate(x)
+        return self.to_world(jnp.concatenate([u[None], self.course(u)]))
+
+    def hill_offset(self, x: Array) -> Array:
+        """delta = v - c(u), shape (d-1,): the displacement across the river."""
+        z = self.to_local(x)
+        return z[1:] - self.course(z[0])
+
+    def river_loss(self, x: Array) -> Array:
+        """R(x) = f(u)."""
+        return self._parts(x)[0]
+
+    def hill_loss(self, x: Array) -> Array:
+        """H(x) = L(x) - R(x) = 1/2 sum_i a_i(u) delta_i^2."""
+        return self._parts(x)[1]
+
+    def init_params(self, u0: float = 0.0) -> Array:
+        """The river point at u = u0 (default x0 = (0, c(0)) = origin for a straight river)."""
+        u = jnp.asarray(u0, jnp.float32)
+        return self.to_world(jnp.concatenate([u[None], self.course(u)]))
+
+    # -- derived quantities ---------------------------------------------------------------
+    def river_gradient(self, u: Array) -> Array:
+        """f'(u)."""
+        return jax.grad(self.river_profile)(jnp.asarray(u, jnp.result_type(float)))
+
+    def valley_floor(self, us: Array, *, iterations: int = 50) -> Array:
+        """The true valley floor near the reference river, in world coordinates, shape (n, d).
+
+        For each u in ``us`` find v with the gradient of L parallel to the Hessian eigenvector of
+        lowest curvature: i.e. the minimum of L over the hyperplane orthogonal to that eigenvector.
+        Solved by Newton steps on the projected gradient. For a straight river with constant
+        sharpness it is the reference river itself; for a meandering river it differs by
+        O(|f'| / lambda).
+        """
+        def floor_at(u):
+            z0 = jnp.concatenate([u[None], self.course(u)])
+            loss_local = lambda z: self.loss(self.to_world(z))
+
+            def newton(z, _):
+                g = jax.grad(loss_local)(z)
+                h = jax.hessian(loss_local)(z)
+                w, vecs = jnp.linalg.eigh(h)
+                e = vecs[:, 0]
+                p = jnp.eye(z.shape[0]) - jnp.outer(e, e)
+                # Solve the projected Newton system in the complement of e.
+                hp = p @ h @ p + jnp.outer(e, e)
+                step = jnp.linalg.solve(hp, p @ g)
+                return z - step, None
+
+            z, _ = jax.lax.scan(newton, z0, None, length=iterations)
+            return self.to_world(z)
+
+        return jax.vmap(floor_at)(jnp.asarray(us, jnp.result_type(float)))
+
+    def replace(self, **changes) -> RiverValley:
+        """A copy with some fields changed (no validation: use :func:`river_valley` for that)."""
+        return dataclasses.replace(self, **changes)
+
+
+def river_valley(dim: int = 2, *, profile: str = "softplus", sharpness=20.0, amplitude=0.0,
+                 wavenumber: float = 1.0, sharpening: float = 0.0, slope: float = 0.1,
+                 alpha: float = 1.0, rotation=None, key: Array | None = None) -> RiverValley:
+    """A validated :class:`RiverValley`.
+
+    Args:
+        dim: d >= 2 (one river and d-1 hill directions).
+        profile: ``softplus`` (f = log(1 + e^-u)), ``power`` (f = (1 + softplus(u))^-alpha) or
+            ``linear`` (f = -slope * u).
+        sharpness: lambda_i > 0, a scalar or shape (d-1,).
+        amplitude: meander amplitude A_i (scalar or (d-1,)); 0 gives a straight river.
+        wavenumber: meander wavenumber k.
+        sharpening: kappa in (-1, 1): a_i(u) = lambda_i (1 + kappa tanh(u)).
+        slope: s > 0 of the ``linear`` profile.
+        alpha: alpha > 0 of the ``power`` profile.
+        rotation: None, an orthogonal (d, d) matrix, or ``"random"`` (needs ``key``).
+        key: PRNG key for ``rotation="random"``.
+
+    Returns:
+        The landscape.
+
+    Example:
+        >>> v = river_valley(3, sharpness=[10.0, 100.0])
+        >>> print(v.dim, [float(s) for s in v.sharpness])
+        3 [10.0, 100.0]
+    """
+    if not isinstance(dim, (int, np.integer)) or dim < 2:
+        raise ValueError(f"dim={dim!r} is outside the valid range: an integer >= 2")
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} is unknown; known profiles: {', '.join(PROFILES)}")
+    _check_finite("sharpness", sharpness, 0.0, strict=True)
+    _check_finite("amplitude", amplitude)
+    _check_finite("wavenumber", wavenumber)
+    _check_finite("sharpening", sharpening, -1.0, strict=True, hi=1.0,
+                  what="|kappa| < 1 keeps the hills convex")
+    _check_finite("slope", slope, 0.0, strict=True)
+    _check_finite("alpha", alpha, 0.0, strict=True)
+    h = dim - 1
+    sharp = jnp.broadcast_to(jnp.asarray(sharpness, jnp.float32), (h,))
+    amp = jnp.broadcast_to(jnp.asarray(amplitude, jnp.float32), (h,))
+    if isinstance(rotation, str):
+        if rotation != "random":
+            raise ValueError(f"rotation={rotation!r} must be None, 'random' or a (d, d) matrix")
+        if key is None:
+            raise ValueError("rotation='random' needs key=jax.random.key(seed)")
+        rotation = random_rotation(dim, key=key)
+    if rotation is not None:
+        q = np.asarray(rotation, dtype=float)
+        if q.shape != (dim, dim):
+            raise ValueError(f"rotation has shape {q.shape}; expected ({dim}, {dim})")
+        if not np.allclose(q.T @ q, np.eye(dim), atol=1e-5):
+            raise ValueError("rotation must be orthogonal (Q^T Q = I to 1e-5)")
+        rotation = jnp.asarray(q, jnp.float32)
+    return RiverValley(sharpness=sharp, amplitude=amp,
+                       wavenumber=jnp.asarray(wavenumber, jnp.float32),
+                       sharpening=jnp.asarray(sharpening, jnp.float32),
+                       slope=jnp.asarray(slope, jnp.float32),
+                       alpha=jnp.asarray(alpha, jnp.float32), rotation=rotation, profile=profile)
+
+
+def standard_toy(**overrides) -> RiverValley:
+    """THEORY.md's standard toy: 2-D, softplus river, straight course, lambda = 20.
+
+    Pair it with ``rv.noise.HillOnly(1.0)``, x0 = (0, 0), peak LR 0.06 and 4000 steps.
+    """
+    kwargs = dict(dim=2, profile="softplus", sharpness=20.0)
+    kwargs.update(overrides)
+    return river_valley(**kwargs)
+
+
+def valley(dim: int, *, lambda_min: float = 1.0, lambda_max: float = 100.0, **kwargs) -> RiverValley:
+    """A d-dimensional valley with hill sharpness log-spaced in [lambda_min, lambda_max].
+
+    Example:
+        >>> v = valley(4, lambda_min=1.0, lambda_max=100.0)
+        >>> print([round(float(s), 2) for s in v.sharpness])
+        [1.0, 10.0, 100.0]
+    """
+    if not isinstance(dim, (int, np.integer)) or dim < 2:
+        raise ValueError(f"dim={dim!r} is outside the valid range: an integer >= 2")
+    _check_finite("lambda_min", lambda_min, 0.0, strict=True)
+    _check_finite("lambda_max", lambda_max, 0.0, strict=True)
+    if lambda_max < lambda_min:
+        raise ValueError(f"lambda_max={lambda_max} must be >= lambda_min={lambda_min}")
+    sharp = np.geomspace(lambda_min, lambda_max, dim - 1)
+    return river_valley(dim, sharpness=sharp, **kwargs)
+
+
+def random_rotation(dim: int, *, key: Array) -> Array:
+    """A Haar-random orthogonal (dim, dim) matrix (QR of a Gaussian matrix, signs fixed)."""
+    a = jax.random.normal(key, (dim, dim), jnp.float32)
+    q, r = jnp.linalg.qr(a)
+    return q * jnp.sign(jnp.diag(r))[None, :]
+
+
+def stability_limit(landscape: RiverValley) -> float:
+    """2 / max_i lambda_i: GD on the hills diverges above this learning rate."""
+    return 2.0 / float(np.max(np.asarray(landscape.sharpness)) * (1 + abs(
+        float(np.asarray(landscape.sharpening)))))
+
+
+def check_stable(landscape: RiverValley, peak_value: float) -> None:
+    """Raise ``ValueError`` when ``peak_value`` is beyond the stability limit 2 / lambda_max."""
+    limit = stability_limit(landscape)
+    if peak_value >= limit:
+        raise ValueError(f"peak_value={peak_value} is beyond the stability limit 2/lambda_max = "
+                         f"{limit:.4g}: GD on the sharpest hill diverges (eta*lambda >= 2)")
+
+
+__all__ = ["PROFILES", "RiverValley", "river_valley", "standard_toy", "valley", "random_rotation",
+           "stability_limit", "check_stable"]

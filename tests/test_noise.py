@@ -1,0 +1,73 @@
+"""Gradient-noise models: distribution, determinism, prefix property, frames."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+
+import rivervalley as rv
+from rivervalley import noise as N
+
+
+@pytest.mark.parametrize("rng", N.RNGS)
+def test_normal_is_standard_normal(rng):
+    key = jax.random.key(3)
+    z = np.asarray(jax.vmap(lambda t: N.normal(key, t, (4096,), rng=rng))(jnp.arange(64))).ravel()
+    n = z.size
+    assert abs(z.mean()) < 4 / np.sqrt(n)
+    assert abs(z.var() - 1) < 4 * np.sqrt(2 / n)
+    assert scipy.stats.kstest(z, "norm").pvalue > 1e-3
+    # neighbouring steps and coordinates are uncorrelated
+    a = np.asarray(N.normal(key, 10, (20000,), rng=rng))
+    b = np.asarray(N.normal(key, 11, (20000,), rng=rng))
+    assert abs(np.corrcoef(a, b)[0, 1]) < 4 / np.sqrt(a.size)
+    assert abs(np.corrcoef(a[:-1], a[1:])[0, 1]) < 4 / np.sqrt(a.size)
+
+
+def test_hash_generator_is_a_pure_function_of_key_and_step():
+    k = jax.random.key(5)
+    a = N.normal(k, 7, (16,))
+    assert np.array_equal(a, N.normal(k, 7, (16,)))
+    assert not np.array_equal(a, N.normal(k, 8, (16,)))
+    assert not np.array_equal(a, N.normal(jax.random.key(6), 7, (16,)))
+    assert not np.array_equal(a, N.normal(k, 7, (16,), stream=1))
+    # jit gives the same bits
+    assert np.array_equal(a, jax.jit(lambda t: N.normal(k, t, (16,)))(7))
+
+
+def test_hill_only_noise_lies_across_the_river_in_a_rotated_valley():
+    v = rv.landscapes.valley(4, rotation="random", key=jax.random.key(0))
+    noise = N.hill_only(2.0)
+    xs = jax.vmap(lambda t: noise.sample(jax.random.key(1), t, v, jnp.zeros(4)))(jnp.arange(2000))
+    local = np.asarray(jax.vmap(v.to_local)(xs))
+    np.testing.assert_allclose(local[:, 0], 0.0, atol=1e-5)
+    assert abs(local[:, 1:].var() - 4.0) < 4 * 4.0 * np.sqrt(2 / local[:, 1:].size)
+
+
+def test_student_t_and_loss_scaled_variances():
+    v = rv.landscapes.standard_toy()
+    x = jnp.array([0.0, 1.0])
+    t = N.student_t(0.5, df=5.0)
+    xs = np.asarray(jax.vmap(lambda s: t.sample(jax.random.key(2), s, v, x))(jnp.arange(20000)))
+    # t(5) has kurtosis 9: standard error of the variance is about sqrt(8/n) * var
+    assert abs(xs.var() - 0.25) < 4 * 0.25 * np.sqrt(8 / xs.size)
+    ls = N.loss_scaled(0.5)
+    ys = np.asarray(jax.vmap(lambda s: ls.sample(jax.random.key(2), s, v, x))(jnp.arange(5000)))
+    assert abs(ys.var() / (0.25 * float(v.loss(x))) - 1) < 4 * np.sqrt(2 / ys.size)
+
+
+@pytest.mark.parametrize("factory, kwargs, match", [
+    (N.isotropic, dict(sigma=-1.0), "sigma=-1.0"),
+    (N.hill_only, dict(sigma=1.0, sigma_river=float("inf")), "sigma_river=inf"),
+    (N.student_t, dict(sigma=1.0, df=2.0), "df=2.0"),
+    (N.isotropic, dict(sigma=1.0, rng="mt19937"), "rng='mt19937'.*hash, threefry"),
+])
+def test_validation(factory, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        factory(**kwargs)
+
+
+def test_hill_only_needs_a_landscape():
+    with pytest.raises(TypeError, match="river-valley landscape"):
+        N.hill_only(1.0).sample(jax.random.key(0), 0, object(), jnp.zeros(2))
