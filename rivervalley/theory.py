@@ -1,0 +1,291 @@
+"""Exact recursions and predictions of THEORY.md §4, aligned with :class:`~rivervalley.Trajectory`.
+
+For SGD x_{t+1} = x_t - eta_t (grad L(x_t) + xi_t) on a river valley:
+
+- **hill** coordinate i, quadratic with sharpness lambda_i and noise variance sigma_i^2 (*exact*):
+  mean m_{t+1} = (1 - eta_t lambda_i) m_t and second moment
+  V_{t+1} = (1 - eta_t lambda_i)^2 V_t + eta_t^2 sigma_i^2; expected hill loss 1/2 sum_i lambda_i V_i.
+- **river** coordinate: u_{t+1} = u_t - eta_t f'(u_t) (Euler steps of gradient flow in river time
+  tau_t = sum_{s<t} eta_s), with river-noise variance P_{t+1} = (1 - eta_t f''(u_t))^2 P_t +
+  eta_t^2 sigma_u^2 adding 1/2 f''(u_t) P_t to the river loss.
+- **predicted loss** E L_t = f(u_t) + 1/2 f''(u_t) P_t + 1/2 sum_i lambda_i(u_t) V_{i,t}: exact for a
+  straight valley with a linear river and constant sharpness, and for loss-scaled noise there too
+  (the noise variance is sigma^2 E L_t, which the recursion carries).
+
+Example:
+    >>> import rivervalley as rv
+    >>> valley, noise = rv.landscapes.standard_toy(), rv.noise.hill_only(1.0)
+    >>> p = rv.theory.predict(valley, rv.schedules.constant(0.06), num_steps=4000, noise=noise)
+    >>> print(round(float(p.hill_loss[-1]), 4), round(steady_state_hill_loss(0.06, 20.0, 1.0), 4))
+    0.0375 0.0375
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rivervalley import noise as noise_models
+
+Array = Any
+
+
+def learning_rates(schedule: Callable, num_steps: int, *, start_step: int = 0,
+                   dtype=None) -> Array:
+    """eta_t for t = start_step .. start_step + num_steps - 1, as a JAX array."""
+    t = jnp.arange(start_step, start_step + num_steps)
+    lrs = jax.vmap(schedule)(t) if not isinstance(schedule, (np.ndarray, jax.Array)) else schedule
+    return jnp.asarray(lrs, dtype or jnp.result_type(float))
+
+
+def river_time(lrs: Array) -> Array:
+    """tau_t = sum_{s<t} eta_s for t = 0..T (tau_0 = 0), shape (T+1,)."""
+    lrs = jnp.asarray(lrs)
+    return jnp.concatenate([jnp.zeros((1,), lrs.dtype), jnp.cumsum(lrs)])
+
+
+def hill_moments(lrs: Array, sharpness: Array, noise_var: Array, *, mean0: Array = 0.0,
+                 second0: Array | None = None) -> tuple[Array, Array]:
+    """The exact mean and second moment of each hill coordinate, shape (T+1, d-1).
+
+    m_{t+1} = (1 - eta_t lambda) m_t,  V_{t+1} = (1 - eta_t lambda)^2 V_t + eta_t^2 sigma^2.
+
+    Args:
+        lrs: eta_t, shape (T,).
+        sharpness: lambda_i, shape (h,) (or scalar).
+        noise_var: sigma_i^2, shape (h,) (or scalar).
+        mean0: m_0 (the initial offset).
+        second0: V_0 (default m_0^2: a deterministic start).
+
+    Example:
+        >>> m, V = hill_moments(jnp.full(3, 0.1), 10.0, 0.0, mean0=1.0)
+        >>> print(np.round(np.asarray(m), 3).tolist())
+        [1.0, 0.0, 0.0, 0.0]
+    """
+    lrs = jnp.asarray(lrs)
+    lam = jnp.atleast_1d(jnp.asarray(sharpness, lrs.dtype))
+    s2 = jnp.broadcast_to(jnp.asarray(noise_var, lrs.dtype), lam.shape)
+    m0 = jnp.broadcast_to(jnp.asarray(mean0, lrs.dtype), lam.shape)
+    v0 = m0**2 if second0 is None else jnp.broadcast_to(jnp.asarray(second0, lrs.dtype), lam.shape)
+
+    def step(carry, eta):
+        m, v = carry
+        a = 1.0 - eta * lam
+        nxt = (a * m, a * a * v + eta * eta * s2)
+        return nxt, nxt
+
+    _, (ms, vs) = jax.lax.scan(step, (m0, v0), lrs)
+    return jnp.concatenate([m0[None], ms]), jnp.concatenate([v0[None], vs])
+
+
+def steady_state_hill_loss(learning_rate: float, sharpness: float, noise_var: float) -> float:
+    """Constant-LR plateau of the hill loss: eta sigma^2 / (2 (2 - eta lambda)) ~ eta sigma^2 / 4.
+
+    Example:
+        >>> print(round(steady_state_hill_loss(0.06, 20.0, 1.0), 4))
+        0.0375
+    """
+    el = learning_rate * sharpness
+    if not 0 < el < 2:
+        raise ValueError(f"learning_rate*sharpness={el:.4g} is outside (0, 2): no steady state")
+    return learning_rate * noise_var / (2.0 * (2.0 - el))
+
+
+def relaxation_steps(learning_rate: float, sharpness: float) -> float:
+    """~1 / (2 eta lambda): steps for the hill second moment to relax by a factor e."""
+    return 1.0 / (2.0 * learning_rate * sharpness)
+
+
+class Prediction(NamedTuple):
+    """Predicted expected losses, aligned with a Trajectory (same record steps)."""
+
+    steps: np.ndarray
+    lr: Array
+    loss: Array
+    river_loss: Array
+    hill_loss: Array
+    river_coordinate: Array
+    river_time: Array
+    hill_second_moment: Array
+
+
+def _noise_parts(noise: Any, landscape: Any, dtype) -> tuple[Array, Array, bool]:
+    h = jnp.shape(landscape.sharpness)
+    if noise is None:
+        return jnp.zeros(h, dtype), jnp.zeros((), dtype), False
+    scaled = isinstance(noise, noise_models.LossScaled)
+    hv = jnp.asarray(noise.hill_variance(landscape), dtype)
+    rv_ = jnp.asarray(noise.river_variance(landscape), dtype)
+    return hv, rv_, scaled
+
+
+def _predict_full(landscape, lrs, noise, x0):
+    dtype = lrs.dtype
+    z0 = landscape.to_local(jnp.asarray(x0, dtype))
+    u0 = z0[0]
+    delta0 = z0[1:] - landscape.course(u0)
+    hill_var, river_var, scaled = _noise_parts(noise, landscape, dtype)
+    f = landscape.river_profile
+    fp = jax.grad(f)
+    fpp = jax.grad(fp)
+
+    def expected(u, p, m, v):
+        lam = landscape.hill_sharpness(u)
+        river = f(u) + 0.5 * fpp(u) * p
+        hill = 0.5 * jnp.sum(lam * v)
+        return river, hill
+
+    def step(carry, eta):
+        u, p, m, v = carry
+        river, hill = expected(u, p, m, v)
+        loss = river + hill
+        scale = loss if scaled else 1.0
+        lam = landscape.hill_sharpness(u)
+        a = 1.0 - eta * lam
+        b = 1.0 - eta * fpp(u)
+        nxt = (u - eta * fp(u), b * b * p + eta * eta * river_var * scale, a * m,
+               a * a * v + eta * eta * hill_var * scale)
+        return nxt, (u, river, hill, v)
+
+    init = (u0, jnp.zeros((), dtype), delta0, delta0**2)
+    last, (us, rivers, hills, vs) = jax.lax.scan(step, init, lrs)
+    r_last, h_last = expected(*last)
+    cat = lambda a, b: jnp.concatenate([a, jnp.asarray(b)[None]])
+    return (cat(us, last[0]), cat(rivers, r_last), cat(hills, h_last),
+            jnp.concatenate([vs, last[3][None]]))
+
+
+def predict(landscape: Any, schedule: Callable | Array, *, num_steps: int, noise: Any = None,
+            x0: Array | None = None, record_every: int = 1, dtype=None) -> Prediction:
+    """The predicted expected loss of SGD under ``schedule`` (THEORY.md §4), split into parts.
+
+    Records at steps 0, k, 2k, ..., num_steps, like :func:`rivervalley.simulate`.
+
+    Args:
+        landscape: a :class:`~rivervalley.landscapes.RiverValley`.
+        schedule: ``step -> lr`` or an array of the T learning rates.
+        num_steps: T.
+        noise: a ``rivervalley.noise`` model (None: GD).
+        x0: starting point (default: ``landscape.init_params()``).
+        record_every: k.
+        dtype: float dtype (float64 inside ``jax.enable_x64(True)`` for exact comparisons).
+
+    Returns:
+        A :class:`Prediction`.
+    """
+    if not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
+        raise ValueError(f"num_steps={num_steps!r} is outside the valid range: an integer >= 1")
+    if not isinstance(record_every, (int, np.integer)) or record_every < 1:
+        raise ValueError(f"record_every={record_every!r} is outside the valid range: "
+                         "an integer >= 1")
+    lrs = learning_rates(schedule, num_steps, dtype=dtype)
+    x0 = landscape.init_params() if x0 is None else x0
+    us, rivers, hills, vs = jax.jit(_predict_full)(landscape, lrs, noise, x0)
+    idx = np.unique(np.concatenate([np.arange(0, num_steps + 1, record_every), [num_steps]]))
+    lr_full = jnp.concatenate([lrs, learning_rates(schedule, 1, start_step=num_steps,
+                                                   dtype=lrs.dtype)
+                               if callable(schedule) else lrs[-1:]])
+    return Prediction(steps=idx, lr=lr_full[idx], loss=(rivers + hills)[idx],
+                      river_loss=rivers[idx], hill_loss=hills[idx], river_coordinate=us[idx],
+                      river_time=river_time(lrs)[idx], hill_second_moment=vs[idx])
+
+
+def greedy_schedule(sharpness: float, noise_var: float, num_steps: int, *,
+                    second0: float, max_lr: float | None = None) -> np.ndarray:
+    """The LR that minimizes the next hill second moment at every step (THEORY.md C5).
+
+    eta_t = lambda V_t / (lambda^2 V_t + sigma^2) (capped at ``max_lr``), with V_t carried by the
+    exact recursion. For large t it approaches the harmonic decay eta_t ~ 1 / (lambda (t + t0)).
+
+    Example:
+        >>> lrs = greedy_schedule(10.0, 1.0, 1000, second0=1.0)
+        >>> print(round(float(lrs[-1] * 10.0 * 1000), 2))
+        1.0
+    """
+    lam, s2 = float(sharpness), float(noise_var)
+    if lam <= 0 or s2 <= 0:
+        raise ValueError(f"sharpness={sharpness} and noise_var={noise_var} must be > 0")
+    cap = np.inf if max_lr is None else float(max_lr)
+
+    def step(v, _):
+        eta = jnp.minimum(lam * v / (lam * lam * v + s2), cap)
+        a = 1.0 - eta * lam
+        return a * a * v + eta * eta * s2, eta
+
+    _, lrs = jax.lax.scan(step, jnp.asarray(second0, jnp.result_type(float)), None,
+                          length=num_steps)
+    return np.asarray(lrs)
+
+
+class OptimizedSchedule(NamedTuple):
+    """The result of :func:`optimize_schedule`."""
+
+    lrs: np.ndarray
+    predicted_loss: float
+    history: np.ndarray
+
+    def schedule(self) -> Callable:
+        """A ``step -> lr`` function (a tabulated schedule)."""
+        from rivervalley.schedules import tabulated
+
+        return tabulated(self.lrs)
+
+
+def optimize_schedule(landscape: Any, noise: Any, num_steps: int, *, peak_value: float,
+                      x0: Array | None = None, iterations: int = 300,
+                      init_ratio: float = 0.5) -> OptimizedSchedule:
+    """Minimize the predicted final loss over every eta_t in [0, peak_value].
+
+    The objective is E L_T of :func:`predict` (float64); JAX differentiates it through the exact
+    recursion with respect to all T learning rates, and L-BFGS-B (scipy) handles the box
+    constraints 0 <= eta_t <= peak_value. On the standard toy it finds a WSD shape: flat at the
+    bound, then a short decay whose tail follows the harmonic law eta_t ~ c / (lambda (T - t)).
+
+    Args:
+        landscape, noise, x0: as in :func:`predict`.
+        num_steps: T.
+        peak_value: the upper bound of every eta_t (keep it below the stability limit).
+        iterations: L-BFGS-B iterations (the result keeps improving slowly past 300).
+        init_ratio: the starting schedule, constant at init_ratio * peak_value.
+
+    Returns:
+        An :class:`OptimizedSchedule` (learning rates, predicted final loss, loss history).
+    """
+    import scipy.optimize
+
+    if not 0 < init_ratio <= 1:
+        raise ValueError(f"init_ratio={init_ratio} is outside the valid range (0, 1]")
+    if not np.isfinite(peak_value) or peak_value <= 0:
+        raise ValueError(f"peak_value={peak_value} is outside the valid range: finite and > 0")
+    if not isinstance(iterations, (int, np.integer)) or iterations < 1:
+        raise ValueError(f"iterations={iterations!r} is outside the valid range: an integer >= 1")
+    history: list[float] = []
+    with jax.enable_x64(True):
+        x0 = jnp.asarray(landscape.init_params() if x0 is None else x0, jnp.float64)
+
+        def final_loss(lrs):
+            _, rivers, hills, _ = _predict_full(landscape, lrs, noise, x0)
+            return rivers[-1] + hills[-1]
+
+        value_and_grad = jax.jit(jax.value_and_grad(final_loss))
+
+        def fun(e):
+            val, grad = value_and_grad(jnp.asarray(e, jnp.float64))
+            history.append(float(val))
+            return float(val), np.asarray(grad, np.float64)
+
+        res = scipy.optimize.minimize(
+            fun, np.full(num_steps, init_ratio * peak_value), jac=True, method="L-BFGS-B",
+            bounds=[(0.0, float(peak_value))] * num_steps,
+            options=dict(maxiter=int(iterations), ftol=1e-15, gtol=1e-12))
+        lrs = np.clip(res.x, 0.0, peak_value)
+        best = float(final_loss(jnp.asarray(lrs)))
+    return OptimizedSchedule(lrs=lrs, predicted_loss=best, history=np.asarray(history))
+
+
+__all__ = ["learning_rates", "river_time", "hill_moments", "steady_state_hill_loss",
+           "relaxation_steps", "Prediction", "predict", "greedy_schedule", "OptimizedSchedule",
+           "optimize_schedule"]
