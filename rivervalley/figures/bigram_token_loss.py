@@ -27,7 +27,7 @@ class Config:
     peak_value: float = 16.0
     num_steps: int = 4000
     decay: float = 0.2
-    seeds: int = 3
+    seeds: int = 2
     record_every: int = 40
 
 
