@@ -1,2 +1,30 @@
-"""rivervalley: the science of learning-rate schedules."""
+"""rivervalley: the science of learning-rate schedules.
+
+Warmup-Stable-Decay (WSD) learning rates keep the loss high and noisy for most of a run, then drop
+it sharply in a short final decay. rivervalley explains and tests why, on river-valley losses and a
+bigram language model, in JAX: schedules -> plans -> dynamics -> trajectories -> decomposition ->
+plots.
+
+    >>> import rivervalley as rv
+    >>> sorted(rv.schedules.DECAY_SHAPES)[:3]
+    ['1-sqrt', 'cosine', 'exponential']
+"""
+
+from rivervalley import landscapes, noise, plans, schedules, theory
+from rivervalley.dynamics import (
+    DivergenceError,
+    PlanResult,
+    SimState,
+    SweepResult,
+    Trajectory,
+    run_plan,
+    simulate,
+    stack,
+    sweep,
+)
+
 __version__ = "0.1.0"
+
+__all__ = ["landscapes", "noise", "plans", "schedules", "theory", "simulate", "sweep", "run_plan",
+           "stack", "Trajectory", "SimState", "SweepResult", "PlanResult", "DivergenceError",
+           "__version__"]
