@@ -25,7 +25,7 @@ class Config:
     logit_scales: tuple = (0.5, 1.5, 3.0, 5.0)
     batch_size: int = 64
     learning_rate: float = 8.0
-    num_steps: int = 4000
+    num_steps: int = 2000
     num_records: int = 4
 
 
