@@ -105,7 +105,8 @@ class Plan:
         for b in self.branches:
             lines.append(f"{b.name:<{bw}}{(b.parent or '-'):<{pw}}{b.start_step:>6} "
                          f"{b.end_step:>6} {b.steps:>6}  {b.schedule.kind}")
-        lines.append(f"{'checkpoint':<{cw}}{'branch':<{bw}}{'step':>6} {'budget':>7} {'compute':>8}")
+        lines.append(f"{'checkpoint':<{cw}}{'branch':<{bw}}{'step':>6} {'budget':>7} "
+                     f"{'compute':>8}")
         for c in self.checkpoints:
             lines.append(f"{c.name:<{cw}}{c.branch:<{bw}}{c.step:>6} {c.budget:>7} {c.compute:>8}")
         return "\n".join(lines)

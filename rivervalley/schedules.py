@@ -1,4 +1,5 @@
-"""Learning-rate schedules as pytrees: ``constant``, ``cosine``, ``wsd``, ``wsd_s``, ``cyclic_cosine``.
+"""Learning-rate schedules as pytrees: ``constant``, ``cosine``, ``wsd``, ``wsd_s``,
+``cyclic_cosine``.
 
 Every factory returns a small frozen dataclass registered with
 :func:`jax.tree_util.register_dataclass`. Its numeric parameters (peak, min ratio, decay fraction or
@@ -12,8 +13,8 @@ numbers baked into closures (and Levanter picks the decay shape with a Python ``
 setting is a new function and a new compilation.
 
 Conventions (THEORY.md §5). Step ``t`` counts updates from 0; the LR of update ``t`` is ``eta(t)``.
-Warmup is linear from 0: ``eta(t) = peak * t / W`` for ``t < W``. A decay over ``D`` steps starting at
-``t0`` has progress ``r = (t - t0) / D`` and ``eta = peak * mult(r)`` (:func:`decay_multiplier`).
+Warmup is linear from 0: ``eta(t) = peak * t / W`` for ``t < W``. A decay over ``D`` steps starting
+at ``t0`` has progress ``r = (t - t0) / D`` and ``eta = peak * mult(r)`` (:func:`decay_multiplier`).
 
 Cycles (``wsd_s``, ``cyclic_cosine``) follow Levanter's ``OptimizerConfig.lr_scheduler``
 (stanford-crfm/levanter, ``src/levanter/optim/config.py``, the version with ``cycles``, ``decay``
@@ -62,7 +63,8 @@ __all__ = [
 
 #: The decay shapes of THEORY.md §5, in index order.
 DECAY_SHAPES: tuple[str, ...] = ("linear", "cosine", "1-sqrt", "inverse", "exponential", "square")
-_ALIASES = {"inv": "inverse", "harmonic": "inverse", "geometric": "exponential", "exp": "exponential",
+_ALIASES = {"inv": "inverse", "harmonic": "inverse", "geometric": "exponential",
+            "exp": "exponential",
             "one_minus_sqrt": "1-sqrt", "sqrt": "1-sqrt"}
 _NEEDS_POSITIVE_MIN = ("inverse", "exponential")
 # floor(decay * L) up to this relative tolerance, so float32 rounding of the fraction never loses
@@ -112,10 +114,12 @@ def shape_index(shape: str | int) -> int:
         raise ValueError(f"decay_shape={shape!r} is not a shape name or index")
     if isinstance(shape, (int, np.integer)):
         if not 0 <= int(shape) < len(DECAY_SHAPES):
-            raise ValueError(f"decay_shape={shape!r} is outside the indices 0..{len(DECAY_SHAPES) - 1} "
+            raise ValueError(f"decay_shape={shape!r} is outside the indices "
+                             f"0..{len(DECAY_SHAPES) - 1} "
                              f"of {DECAY_SHAPES}")
         return int(shape)
-    raise ValueError(f"decay_shape={shape!r} must be a name ({', '.join(DECAY_SHAPES)}) or an index")
+    raise ValueError(f"decay_shape={shape!r} must be a name ({', '.join(DECAY_SHAPES)}) "
+                     "or an index")
 
 
 def _shape_leaf(shape: Any) -> Any:
@@ -132,7 +136,8 @@ def _check_finite_nonneg(name: str, value: Any, what: str = "") -> None:
         return
     a = np.asarray(value, dtype=np.float64)
     if not np.all(np.isfinite(a)) or np.any(a < 0):
-        raise ValueError(f"{name}={_num(value)} is outside [0, inf){what}: it must be finite and >= 0")
+        raise ValueError(f"{name}={_num(value)} is outside [0, inf){what}: "
+                         "it must be finite and >= 0")
 
 
 def _check_min_ratio(min_ratio: Any, shape: Any = None) -> None:
@@ -140,7 +145,8 @@ def _check_min_ratio(min_ratio: Any, shape: Any = None) -> None:
         return
     m = np.asarray(min_ratio, dtype=np.float64)
     if not np.all(np.isfinite(m)) or np.any(m < 0) or np.any(m > 1):
-        raise ValueError(f"min_ratio={_num(min_ratio)} is outside [0, 1] (a fraction of peak_value)")
+        raise ValueError(f"min_ratio={_num(min_ratio)} is outside [0, 1] "
+                         "(a fraction of peak_value)")
     if shape is None or _is_traced(shape):
         return
     idx = np.asarray(shape)
@@ -150,7 +156,8 @@ def _check_min_ratio(min_ratio: Any, shape: Any = None) -> None:
             np.isin(np.broadcast_to(idx, np.broadcast_shapes(m.shape, idx.shape)),
                     [DECAY_SHAPES.index(n) for n in bad])] <= 0):
         raise ValueError(f"min_ratio={_num(min_ratio)} must be in (0, 1] for decay_shape "
-                         f"{'/'.join(sorted(bad))} (the decay divides by / takes powers of min_ratio)")
+                         f"{'/'.join(sorted(bad))} "
+                         "(the decay divides by / takes powers of min_ratio)")
 
 
 def _check_steps(name: str, value: Any) -> None:
@@ -162,7 +169,7 @@ def _check_steps(name: str, value: Any) -> None:
 
 
 def _split_decay(decay: Any) -> tuple[Any, Any]:
-    """``decay`` -> (fraction leaf, steps leaf): a float is a fraction in (0, 1], an int a step count."""
+    """``decay`` -> (fraction, steps) leaves: float = fraction in (0, 1], int = step count."""
     if _is_traced(decay):
         if jnp.issubdtype(jnp.result_type(decay), jnp.integer):
             return jnp.zeros_like(decay, dtype=float), decay
@@ -219,11 +226,13 @@ def _check_cycles(ends, warmup, rewarmup, dfrac, dsteps, *, full_decay: bool, si
                          f"{_num(np.min(lengths[..., 0]))}]")
     if lengths.shape[-1] > 1 and np.any(rw[..., None] > lengths[..., 1:]):
         raise ValueError(f"rewarmup_steps={_num(rewarmup)} is longer than a cycle (lengths "
-                         f"{_num(lengths[..., 1:])}); valid range [0, {_num(np.min(lengths[..., 1:]))}]")
+                         f"{_num(lengths[..., 1:])}); valid range "
+                         f"[0, {_num(np.min(lengths[..., 1:]))}]")
     if full_decay:
         return
     d = _decay_len(np, np.asarray(dfrac)[..., None], np.asarray(dsteps)[..., None], lengths)
-    warm = np.concatenate([w[..., None], np.broadcast_to(rw[..., None], lengths[..., 1:].shape)], -1)
+    later = np.broadcast_to(rw[..., None], lengths[..., 1:].shape)
+    warm = np.concatenate([w[..., None], later], -1)
     over = d + warm > lengths
     if np.any(over) or np.any(d < 1):
         decay = (_intify("decay_steps", _num(dsteps)) if np.any(np.asarray(dsteps) > 0)
@@ -352,7 +361,8 @@ class _Base:
         return {"kind": self.kind, **{k: v for k, v in self._params().items()}}
 
     def _params(self) -> dict:
-        return {f.name: _intify(f.name, _num(getattr(self, f.name))) for f in dataclasses.fields(self)}
+        return {f.name: _intify(f.name, _num(getattr(self, f.name)))
+                for f in dataclasses.fields(self)}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
@@ -378,7 +388,7 @@ class Constant(_Base):
 
 @_pytree
 class Cosine(_Base):
-    """Linear warmup to ``peak_value``, then cosine decay to ``min_ratio * peak_value`` at ``num_steps``."""
+    """Linear warmup to the peak, then cosine decay to ``min_ratio * peak_value`` at num_steps."""
     peak_value: Any
     num_steps: Any
     warmup_steps: Any
@@ -400,7 +410,7 @@ class Cosine(_Base):
 
 @_pytree
 class WSD(_Base):
-    """Warmup, stable at the peak, then a decay of shape ``decay_shape`` over the last ``D`` steps."""
+    """Warmup, stable at the peak, then a decay of ``decay_shape`` over the last ``D`` steps."""
     peak_value: Any
     num_steps: Any
     warmup_steps: Any
@@ -638,7 +648,8 @@ def cyclic_cosine(peak_value: float, checkpoints: Sequence[int], *, warmup_steps
     """Cosine cycles ending at ``checkpoints`` (SGDR warm restarts), Levanter's ``decay=None``.
 
     In cycle ``k`` = ``[e_{k-1}, e_k)`` after its (re)warmup ``W_k``:
-    ``eta(t) = peak * (m + (1 - m) (1 + cos(pi r)) / 2)``, ``r = (t - e_{k-1} - W_k) / (L_k - W_k)``.
+    ``eta(t) = peak * (m + (1 - m) (1 + cos(pi r)) / 2)`` with
+    ``r = (t - e_{k-1} - W_k) / (L_k - W_k)``.
     With equal cycles ``C`` and no warmup this is PyTorch's
     ``CosineAnnealingWarmRestarts(T_0=C, eta_min=m * peak)``. Minimum and restarts as in
     :func:`wsd_s`.

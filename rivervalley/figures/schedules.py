@@ -11,7 +11,8 @@ NAME = "schedules"
 CAPTION = (
     "Four ways to get checkpoints for budgets T1 < T2 < T3.\n"
     "Cosine needs a separate run per budget; WSD keeps one constant-LR main run and forks a decay "
-    "branch (discarded after its checkpoint) for each earlier budget; WSD-S decays, then returns to "
+    "branch (discarded after its checkpoint) for each earlier budget; WSD-S decays, then returns "
+    "to "
     "the peak from the decayed weights, so at WSD's compute its checkpoints sit at T_k + sum_{j<k} "
     "phi T_j; cyclic cosine restarts cosine cycles. Dots mark checkpoints, titles give the compute."
 )
