@@ -1,4 +1,317 @@
-"""Plotting layer (placeholder until the plotting issue lands): the shipped style, used by name."""
+"""Plotting helpers: each takes an ``ax`` and numpy data, draws, and never touches global state.
+
+No helper calls ``plt.rcParams[...] = ...``, ``plt.style.use`` or ``plt.gca``; colours come from
+:data:`colors` (Okabe-Ito, colour-blind safe) and learning rates share one sequential colormap
+(:func:`lr_cmap`, :func:`lr_norm`) so every figure colours LR the same way. Use the shipped style by
+name, locally: ``with plt.style.context(rv.plotting.STYLE): ...``.
+
+Example:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt, numpy as np
+    >>> fig, ax = plt.subplots()
+    >>> line = plot_schedule(ax, np.arange(10), np.linspace(1, 0, 10), label="linear")
+    >>> print(len(ax.lines), ax.get_ylabel())
+    1 learning rate
+    >>> plt.close(fig)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
 
 #: The package's matplotlib style, usable by name: ``plt.style.use(rv.plotting.STYLE)``.
 STYLE = "rivervalley.styles.paper"
+
+#: Colour-blind-safe cycle (Okabe-Ito), the same as the style's ``axes.prop_cycle``.
+colors: tuple[str, ...] = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
+                           "#F0E442", "#000000")
+
+#: Colours of the loss parts, shared by every figure.
+PART_COLORS = {"loss": "#000000", "river": "#0072B2", "hill": "#D55E00", "theory": "#000000"}
+
+_LR_CMAP = "viridis"
+
+
+def lr_cmap():
+    """The one sequential colormap for learning rates (viridis: dark = low LR, yellow = high)."""
+    import matplotlib
+
+    return matplotlib.colormaps[_LR_CMAP]
+
+
+def lr_norm(vmin: float = 0.0, vmax: float = 0.1):
+    """The LR normalization: linear from ``vmin`` to ``vmax``.
+
+    Example:
+        >>> print(float(lr_norm(0.0, 0.1)(0.05)))
+        0.5
+    """
+    from matplotlib.colors import Normalize
+
+    if not np.isfinite(vmin) or not np.isfinite(vmax) or vmax <= vmin:
+        raise ValueError(f"vmin={vmin}, vmax={vmax}: need finite vmin < vmax")
+    return Normalize(vmin=vmin, vmax=vmax)
+
+
+def lr_color(lr: float, norm=None) -> tuple:
+    """The colour of learning rate ``lr`` under ``norm`` (default :func:`lr_norm`)."""
+    norm = lr_norm() if norm is None else norm
+    return lr_cmap()(norm(lr))
+
+
+def lr_colorbar(fig, ax, norm=None, *, label: str = "learning rate", **kwargs):
+    """A colorbar of the LR colormap beside ``ax`` (``fig.colorbar``: no global state)."""
+    import matplotlib.cm as cm
+
+    norm = lr_norm() if norm is None else norm
+    sm = cm.ScalarMappable(norm=norm, cmap=lr_cmap())
+    sm.set_array([])
+    cb = fig.colorbar(sm, ax=ax, **kwargs)
+    cb.set_label(label)
+    return cb
+
+
+def plot_schedule(ax, steps: np.ndarray, lr: np.ndarray, *, checkpoints=None,
+                  label: str | None = None, **kwargs):
+    """LR against step; ``checkpoints`` (steps) are marked with black dots on the curve.
+
+    Returns:
+        The ``Line2D`` of the schedule.
+    """
+    steps, lr = np.asarray(steps), np.asarray(lr)
+    if steps.shape != lr.shape:
+        raise ValueError(f"steps has shape {steps.shape} but lr has shape {lr.shape}")
+    (line,) = ax.plot(steps, lr, label=label, **kwargs)
+    if checkpoints is not None and len(checkpoints):
+        idx = np.clip(np.searchsorted(steps, np.asarray(checkpoints)), 0, len(steps) - 1)
+        ax.plot(steps[idx], lr[idx], "o", color="k", ms=4, zorder=5)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    return line
+
+
+def plot_loss(ax, steps: np.ndarray, loss: np.ndarray, *, river=None, hill=None, theory=None,
+              label: str | None = None, color=None, **kwargs):
+    """Total loss (solid), its river and hill parts (thin, coloured) and theory (dashed).
+
+    Args:
+        ax: the axes.
+        steps: record steps, shape (n,).
+        loss: total loss, shape (n,).
+        river, hill: the parts, shape (n,) (optional).
+        theory: predicted total loss, shape (n,) (optional), drawn dashed.
+        label: legend label of the total.
+        color: colour of the total (default black).
+
+    Returns:
+        The ``Line2D`` of the total.
+    """
+    steps = np.asarray(steps)
+    color = PART_COLORS["loss"] if color is None else color
+    (line,) = ax.plot(steps, np.asarray(loss), color=color, label=label, **kwargs)
+    if river is not None:
+        ax.plot(steps, np.asarray(river), color=PART_COLORS["river"], lw=1.2,
+                label=None if label is None else "river loss")
+    if hill is not None:
+        ax.plot(steps, np.asarray(hill), color=PART_COLORS["hill"], lw=1.2,
+                label=None if label is None else "hill loss")
+    if theory is not None:
+        ax.plot(steps, np.asarray(theory), color=PART_COLORS["theory"], ls=(0, (4, 2)), lw=1.0,
+                label=None if label is None else "theory")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    return line
+
+
+def loss_grid(landscape: Any, *, xlim: tuple[float, float], ylim: tuple[float, float],
+              num: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The loss of a 2-D landscape on a ``num`` x ``num`` grid: (X, Y, Z) numpy arrays.
+
+    Uses JAX once (``vmap`` of ``landscape.loss``); figure modules call it in ``compute``.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    if getattr(landscape, "dim", 2) != 2:
+        raise ValueError(f"landscape.dim={landscape.dim}: loss_grid needs a 2-D landscape")
+    xs = np.linspace(*xlim, num)
+    ys = np.linspace(*ylim, num)
+    X, Y = np.meshgrid(xs, ys)
+    pts = jnp.asarray(np.stack([X.ravel(), Y.ravel()], axis=1), jnp.float32)
+    Z = np.asarray(jax.jit(jax.vmap(landscape.loss))(pts)).reshape(X.shape)
+    return X, Y, Z
+
+
+def _grid(landscape, xlim, ylim, num):
+    if isinstance(landscape, (tuple, list)) and len(landscape) == 3:
+        return tuple(np.asarray(a) for a in landscape)
+    if xlim is None or ylim is None:
+        raise ValueError("xlim and ylim are required when a landscape (not a grid) is given")
+    return loss_grid(landscape, xlim=xlim, ylim=ylim, num=num)
+
+
+def _river_line(landscape, xlim, num):
+    if hasattr(landscape, "course"):
+        import jax
+        import jax.numpy as jnp
+
+        us = jnp.linspace(*xlim, num, dtype=jnp.float32)
+        pts = np.asarray(jax.vmap(lambda u: landscape.to_world(
+            jnp.concatenate([u[None], landscape.course(u)])))(us))
+        return pts[:, 0], pts[:, 1]
+    return None
+
+
+def plot_contour(ax, landscape: Any, *, xlim=None, ylim=None, river=None, num: int = 200,
+                 levels: int = 14, cmap: str = "Greys_r", river_label: str | None = "river"):
+    """Contours of a 2-D landscape with log-spaced levels and the river marked.
+
+    For a colorbar with readable decade ticks: ``fig.colorbar(cs, ax=ax, ticks=LogLocator())``.
+
+    Args:
+        ax: the axes.
+        landscape: a 2-D landscape (evaluated with :func:`loss_grid`) or a precomputed grid
+            ``(X, Y, Z)`` (what a figure's ``plot`` passes: no JAX there).
+        xlim, ylim: the window (required for a landscape; default: the grid's extent).
+        river: ``(xs, ys)`` of the river line (default: the landscape's river points, or the
+            bottom of the valley of the grid, ``argmin_y Z`` per column).
+        num: grid resolution for a landscape.
+        levels: number of log-spaced contour levels between the grid's 2nd and 98th percentile.
+        cmap: colormap of the filled contours (light = high loss).
+        river_label: legend label of the river line (None: no label).
+
+    Returns:
+        The ``QuadContourSet`` of the filled contours.
+    """
+    from matplotlib.colors import LogNorm
+
+    X, Y, Z = _grid(landscape, xlim, ylim, num)
+    zpos = Z[Z > 0]
+    if zpos.size == 0:
+        raise ValueError("plot_contour needs a positive loss somewhere on the grid (log levels)")
+    lo, hi = np.percentile(zpos, 1), np.percentile(zpos, 99.5)
+    lv = np.geomspace(lo, hi, levels)
+    cs = ax.contourf(X, Y, np.clip(Z, lo, hi), levels=lv, norm=LogNorm(lo, hi), cmap=cmap,
+                     alpha=0.55, extend="neither")
+    ax.contour(X, Y, np.clip(Z, lo, hi), levels=lv, colors="0.35", linewidths=0.4)
+    if river is None:
+        river = _river_line(landscape, (X.min(), X.max()), num) if not isinstance(
+            landscape, (tuple, list)) else (X[0], Y[np.argmin(Z, axis=0), np.arange(Z.shape[1])])
+    if river is not None:
+        ax.plot(river[0], river[1], color=PART_COLORS["river"], lw=2.0, label=river_label,
+                zorder=3)
+    ax.set_xlim(X.min(), X.max())
+    ax.set_ylim(Y.min(), Y.max())
+    ax.set_xlabel("u (along the river)")
+    ax.set_ylabel("v (across the river)")
+    return cs
+
+
+def plot_trajectory(ax, xy: np.ndarray, lr: np.ndarray, *, norm=None, lw: float = 1.4,
+                    markers: bool = True, zorder: int = 4):
+    """A 2-D path coloured by the LR of each segment (a ``LineCollection``).
+
+    Args:
+        ax: the axes.
+        xy: points, shape (n, 2).
+        lr: the LR of each point, shape (n,) (segment i is coloured by lr[i]).
+        norm: LR normalization (default :func:`lr_norm`); pair with :func:`lr_colorbar`.
+        lw: line width.
+        markers: also mark the points (small dots) and the start (a white circle).
+
+    Returns:
+        The ``LineCollection``.
+    """
+    from matplotlib.collections import LineCollection
+
+    xy, lr = np.asarray(xy, float), np.asarray(lr, float)
+    if xy.ndim != 2 or xy.shape[1] != 2 or lr.shape != (xy.shape[0],):
+        raise ValueError(f"xy has shape {xy.shape} and lr {lr.shape}: need (n, 2) and (n,)")
+    norm = lr_norm() if norm is None else norm
+    segs = np.stack([xy[:-1], xy[1:]], axis=1)
+    lc = LineCollection(segs, cmap=lr_cmap(), norm=norm, linewidths=lw, zorder=zorder)
+    lc.set_array(lr[:-1])
+    ax.add_collection(lc)
+    if markers:
+        ax.scatter(xy[:, 0], xy[:, 1], c=lr, cmap=lr_cmap(), norm=norm, s=7, zorder=zorder + 1,
+                   linewidths=0)
+        ax.plot(xy[0, 0], xy[0, 1], "o", mfc="white", mec="k", ms=5, zorder=zorder + 2)
+    return lc
+
+
+def plot_surface(ax3d, landscape: Any, *, xlim=None, ylim=None, num: int = 80,
+                 zmax: float | None = None, cmap: str = "Oranges", river=None, elev: float = 32,
+                 azim: float = -125):
+    """A 3-D surface of a 2-D landscape (clipped at ``zmax``) with the river drawn on it.
+
+    Args:
+        ax3d: a ``projection="3d"`` axes.
+        landscape: a 2-D landscape or a grid ``(X, Y, Z)``.
+        xlim, ylim, num: the window and resolution for a landscape.
+        zmax: clip the loss at this height (default: no clipping).
+        cmap: colormap of the surface.
+        river: ``(xs, ys)`` of the river (default as in :func:`plot_contour`).
+        elev, azim: the view.
+
+    Returns:
+        The ``Poly3DCollection`` of the surface.
+    """
+    X, Y, Z = _grid(landscape, xlim, ylim, num)
+    zmax = float(np.max(Z)) if zmax is None else float(zmax)
+    Zc = np.where(Z > zmax, np.nan, Z)
+    surf = ax3d.plot_surface(X, Y, Zc, cmap=cmap, vmin=np.nanmin(Zc), vmax=zmax, rstride=1,
+                             cstride=1, linewidth=0, antialiased=False, alpha=0.9)
+    if river is None:
+        river = (X[0], Y[np.argmin(Z, axis=0), np.arange(Z.shape[1])])
+    rx, ry = np.asarray(river[0]), np.asarray(river[1])
+    rz = np.array([Z[np.argmin(np.abs(Y[:, 0] - y)), np.argmin(np.abs(X[0] - x))]
+                   for x, y in zip(rx, ry)])
+    ax3d.plot(rx, ry, rz + 0.01 * (zmax - np.nanmin(Zc)), color=PART_COLORS["river"], lw=2.5,
+              zorder=10)
+    ax3d.set_zlim(np.nanmin(Zc), zmax)
+    ax3d.view_init(elev=elev, azim=azim)
+    ax3d.set_xlabel("u (along)")
+    ax3d.set_ylabel("v (across)")
+    ax3d.set_zlabel("loss")
+    return surf
+
+
+def plot_heatmap(ax, x: np.ndarray, y: np.ndarray, z: np.ndarray, *, log: bool = True,
+                 cmap: str = "magma_r", label: str | None = None, fig=None, mark_min: bool = True):
+    """``z[i, j]`` at (x[j], y[i]) as a pcolormesh (log colour scale by default), minimum marked.
+
+    Args:
+        ax: the axes.
+        x: column coordinates, shape (nx,); y: row coordinates, shape (ny,); z: shape (ny, nx).
+        log: log colour normalization (needs z > 0).
+        cmap: the colormap.
+        label: colorbar label (a colorbar is drawn when ``fig`` is given).
+        fig: the figure, for the colorbar.
+        mark_min: mark the argmin of each row with a white dot.
+
+    Returns:
+        The ``QuadMesh``.
+    """
+    from matplotlib.colors import LogNorm, Normalize
+
+    x, y, z = np.asarray(x), np.asarray(y), np.asarray(z)
+    if z.shape != (y.size, x.size):
+        raise ValueError(f"z has shape {z.shape}; expected (len(y), len(x)) = ({y.size}, {x.size})")
+    norm = LogNorm(np.nanmin(z), np.nanmax(z)) if log else Normalize(np.nanmin(z), np.nanmax(z))
+    mesh = ax.pcolormesh(x, y, z, norm=norm, cmap=cmap, shading="nearest")
+    if mark_min:
+        j = np.nanargmin(z, axis=1)
+        ax.plot(x[j], y, "o", mfc="white", mec="k", ms=4)
+    if fig is not None:
+        cb = fig.colorbar(mesh, ax=ax)
+        if label:
+            cb.set_label(label)
+    return mesh
+
+
+__all__ = ["STYLE", "colors", "PART_COLORS", "lr_cmap", "lr_norm", "lr_color", "lr_colorbar",
+           "plot_schedule", "plot_loss", "loss_grid", "plot_contour", "plot_trajectory",
+           "plot_surface", "plot_heatmap"]
