@@ -12,8 +12,9 @@ CAPTION = (
     "Bigram LM: sharpness against 2/eta through a WSD run.\n"
     "Factorized bigram model (logits = E[x] U) trained by minibatch SGD with WSD. The top Hessian "
     "eigenvalues (Lanczos on Hessian-vector products) fall quickly from their initial value and stay "
-    "below the GD stability threshold 2/eta_t (dashed) all run; during the decay 2/eta shoots up "
-    "while the sharpness barely changes: the decay settles the iterate within the same valley."
+    "well below the GD stability threshold 2/eta_t (dashed) all run: the stable phase is limited by "
+    "gradient noise, not by instability. During the decay 2/eta shoots up while the sharpness, if "
+    "anything, falls: the iterate settles onto the flatter valley floor."
 )
 
 
@@ -97,7 +98,11 @@ def check(data: dict) -> None:
     d0 = int(np.searchsorted(data["steps"], int(data["decay_start"])))
     grid = data["lr_grid"]
     assert grid[int(data["decay_start"])] / grid[-2] > 5  # peak vs the last update's LR
-    ratio = sh[-1] / sh[d0]
-    assert 0.5 < ratio < 2.0, ratio
+    # The stable phase is noise-limited, well inside the stability region (eta * lambda < 1) ...
+    stable = sh[(data["steps"] >= data["steps"][-1] // 10) & (np.arange(sh.size) <= d0)]
+    assert np.median(stable) * lr[d0] < 1.0
+    # ... and the decay does not sharpen: the iterate settles on the valley floor, where the top
+    # eigenvalue is at most that of the bouncing stable phase.
+    assert sh[-1] <= 1.2 * np.median(stable), (sh[-1], np.median(stable))
     # The decay reveals the hills: the stochastic-token excess drops.
     assert data["stoch_excess"][-1] < 0.9 * data["stoch_excess"][d0]
