@@ -363,9 +363,10 @@ def stack(objs: list) -> Any:
 
     Example:
         >>> import rivervalley as rv
+        >>> import jax
         >>> s = rv.stack([rv.schedules.constant(0.1), rv.schedules.constant(0.2)])
-        >>> print(s(0).round(2))
-        [0.1 0.2]
+        >>> print([round(float(v), 2) for v in jax.vmap(lambda sch: sch(0))(s)])
+        [0.1, 0.2]
     """
     if not objs:
         raise ValueError("objs must be a non-empty list")

@@ -38,6 +38,11 @@ import numpy as np
 
 Array = Any
 
+
+def _float():
+    """The default float dtype: float32, or float64 inside ``jax.enable_x64(True)``."""
+    return jnp.result_type(float)
+
 #: River profiles f(u), by name.
 PROFILES = ("softplus", "power", "linear")
 
@@ -167,7 +172,7 @@ class RiverValley:
 
     def init_params(self, u0: float = 0.0) -> Array:
         """The river point at u = u0 (default x0 = (0, c(0)) = origin for a straight river)."""
-        u = jnp.asarray(u0, jnp.float32)
+        u = jnp.asarray(u0, _float())
         return self.to_world(jnp.concatenate([u[None], self.course(u)]))
 
     # -- derived quantities ---------------------------------------------------------------
@@ -247,8 +252,8 @@ def river_valley(dim: int = 2, *, profile: str = "softplus", sharpness=20.0, amp
     _check_finite("slope", slope, 0.0, strict=True)
     _check_finite("alpha", alpha, 0.0, strict=True)
     h = dim - 1
-    sharp = jnp.broadcast_to(jnp.asarray(sharpness, jnp.float32), (h,))
-    amp = jnp.broadcast_to(jnp.asarray(amplitude, jnp.float32), (h,))
+    sharp = jnp.broadcast_to(jnp.asarray(sharpness, _float()), (h,))
+    amp = jnp.broadcast_to(jnp.asarray(amplitude, _float()), (h,))
     if isinstance(rotation, str):
         if rotation != "random":
             raise ValueError(f"rotation={rotation!r} must be None, 'random' or a (d, d) matrix")
@@ -261,12 +266,12 @@ def river_valley(dim: int = 2, *, profile: str = "softplus", sharpness=20.0, amp
             raise ValueError(f"rotation has shape {q.shape}; expected ({dim}, {dim})")
         if not np.allclose(q.T @ q, np.eye(dim), atol=1e-5):
             raise ValueError("rotation must be orthogonal (Q^T Q = I to 1e-5)")
-        rotation = jnp.asarray(q, jnp.float32)
+        rotation = jnp.asarray(q, _float())
     return RiverValley(sharpness=sharp, amplitude=amp,
-                       wavenumber=jnp.asarray(wavenumber, jnp.float32),
-                       sharpening=jnp.asarray(sharpening, jnp.float32),
-                       slope=jnp.asarray(slope, jnp.float32),
-                       alpha=jnp.asarray(alpha, jnp.float32), rotation=rotation, profile=profile)
+                       wavenumber=jnp.asarray(wavenumber, _float()),
+                       sharpening=jnp.asarray(sharpening, _float()),
+                       slope=jnp.asarray(slope, _float()),
+                       alpha=jnp.asarray(alpha, _float()), rotation=rotation, profile=profile)
 
 
 def standard_toy(**overrides) -> RiverValley:
@@ -299,7 +304,7 @@ def valley(dim: int, *, lambda_min: float = 1.0, lambda_max: float = 100.0, **kw
 
 def random_rotation(dim: int, *, key: Array) -> Array:
     """A Haar-random orthogonal (dim, dim) matrix (QR of a Gaussian matrix, signs fixed)."""
-    a = jax.random.normal(key, (dim, dim), jnp.float32)
+    a = jax.random.normal(key, (dim, dim), _float())
     q, r = jnp.linalg.qr(a)
     return q * jnp.sign(jnp.diag(r))[None, :]
 

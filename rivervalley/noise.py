@@ -33,6 +33,11 @@ import numpy as np
 
 Array = Any
 
+
+def _float():
+    """The default float dtype: float32, or float64 inside ``jax.enable_x64(True)``."""
+    return jnp.result_type(float)
+
 RNGS = ("hash", "threefry")
 
 _GOLDEN = np.uint32(0x9E3779B9)
@@ -62,7 +67,7 @@ def hash_bits(key: Array, step: Array, size: int, stream: int = 0) -> Array:
 
 
 def normal(key: Array, step: Array, shape: tuple[int, ...], *, rng: str = "hash",
-           stream: int = 0, dtype=jnp.float32) -> Array:
+           stream: int = 0, dtype=_float()) -> Array:
     """Standard normal draws for step ``step`` of the run keyed by ``key``.
 
     Args:
@@ -237,28 +242,28 @@ class StudentT:
 def isotropic(sigma: float = 1.0, *, rng: str = "hash") -> Isotropic:
     """Validated :class:`Isotropic` noise (sigma >= 0)."""
     _check("sigma", sigma)
-    return Isotropic(sigma=jnp.asarray(sigma, jnp.float32), rng=rng)
+    return Isotropic(sigma=jnp.asarray(sigma, _float()), rng=rng)
 
 
 def hill_only(sigma=1.0, *, sigma_river: float = 0.0, rng: str = "hash") -> HillOnly:
     """Validated :class:`HillOnly` noise (sigma, sigma_river >= 0)."""
     _check("sigma", sigma)
     _check("sigma_river", sigma_river)
-    return HillOnly(sigma=jnp.asarray(sigma, jnp.float32),
-                    sigma_river=jnp.asarray(sigma_river, jnp.float32), rng=rng)
+    return HillOnly(sigma=jnp.asarray(sigma, _float()),
+                    sigma_river=jnp.asarray(sigma_river, _float()), rng=rng)
 
 
 def loss_scaled(sigma: float = 1.0, *, rng: str = "hash") -> LossScaled:
     """Validated :class:`LossScaled` noise (sigma >= 0)."""
     _check("sigma", sigma)
-    return LossScaled(sigma=jnp.asarray(sigma, jnp.float32), rng=rng)
+    return LossScaled(sigma=jnp.asarray(sigma, _float()), rng=rng)
 
 
 def student_t(sigma: float = 1.0, *, df: float = 3.0) -> StudentT:
     """Validated :class:`StudentT` noise (sigma >= 0, df > 2)."""
     _check("sigma", sigma)
     _check("df", df, lo=2.0, strict=True)
-    return StudentT(sigma=jnp.asarray(sigma, jnp.float32), df=jnp.asarray(df, jnp.float32))
+    return StudentT(sigma=jnp.asarray(sigma, _float()), df=jnp.asarray(df, _float()))
 
 
 __all__ = ["RNGS", "normal", "hash_bits", "Isotropic", "HillOnly", "LossScaled", "StudentT",

@@ -49,6 +49,8 @@ __all__ = [
     "WSD",
     "WSDS",
     "CyclicCosine",
+    "Tabulated",
+    "tabulated",
     "Schedule",
     "constant",
     "cosine",
@@ -527,7 +529,34 @@ def _decay_params(s) -> dict:
     return p
 
 
-Schedule = Constant | Cosine | WSD | WSDS | CyclicCosine
+@_pytree
+class Tabulated(_Base):
+    """``eta(t) = values[clip(t, 0, len(values) - 1)]``: any schedule given as an array (e.g. the
+    output of ``rivervalley.theory.optimize_schedule``), held at its last value after the end."""
+    values: Any
+    kind = "tabulated"
+
+    @property
+    def num_steps(self):
+        return int(np.shape(self.values)[-1])
+
+    def __call__(self, step):
+        t = jnp.asarray(step)
+        idx = jnp.clip(jnp.floor(t).astype(jnp.int32), 0, self.num_steps - 1)
+        return jnp.asarray(self.values, dtype=jnp.result_type(float))[idx]
+
+    def _numpy_lr(self, t):
+        idx = np.clip(np.floor(np.asarray(t)).astype(np.int64), 0, self.num_steps - 1)
+        return np.asarray(self.values, dtype=np.float64)[idx]
+
+    def _params(self) -> dict:
+        return {"values": np.asarray(self.values, dtype=np.float64).tolist()}
+
+    def __repr__(self) -> str:
+        return f"rv.schedules.tabulated(<{self.num_steps} values>)"
+
+
+Schedule = Constant | Cosine | WSD | WSDS | CyclicCosine | Tabulated
 
 
 # --------------------------------------------------------------------------------------------
@@ -667,6 +696,22 @@ def cyclic_cosine(peak_value: float, checkpoints: Sequence[int], *, warmup_steps
     _check_cycles(ends, warmup_steps, rewarmup_steps, 0, 0, full_decay=True, single=False)
     return CyclicCosine(_leaf(peak_value), _leaf(ends), _leaf(warmup_steps),
                         _leaf(rewarmup_steps), _leaf(min_ratio))
+
+
+def tabulated(values) -> Tabulated:
+    """A schedule from an array of learning rates (step t uses ``values[t]``; the last value holds
+    after the end).
+
+    >>> s = tabulated([0.3, 0.2, 0.1])
+    >>> [round(float(s(t)), 2) for t in (0, 2, 5)]
+    [0.3, 0.1, 0.1]
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"values has shape {arr.shape}; expected a non-empty 1-D array")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError("values must be finite and >= 0 (learning rates)")
+    return Tabulated(_leaf(arr))
 
 
 def decay_steps_of(length: int, decay: float | int) -> int:

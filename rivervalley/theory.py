@@ -61,9 +61,9 @@ def hill_moments(lrs: Array, sharpness: Array, noise_var: Array, *, mean0: Array
         second0: V_0 (default m_0^2: a deterministic start).
 
     Example:
-        >>> m, V = hill_moments(jnp.full(3, 0.1), 10.0, 0.0, mean0=1.0)
-        >>> print(np.round(np.asarray(m), 3).tolist())
-        [1.0, 0.0, 0.0, 0.0]
+        >>> m, V = hill_moments(jnp.full(3, 0.05), 10.0, 0.0, mean0=1.0)
+        >>> print(np.round(np.asarray(m[:, 0]), 3).tolist())
+        [1.0, 0.5, 0.25, 0.125]
     """
     lrs = jnp.asarray(lrs)
     lam = jnp.atleast_1d(jnp.asarray(sharpness, lrs.dtype))
