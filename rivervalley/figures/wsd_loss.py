@@ -1,0 +1,140 @@
+"""The WSD loss curve against cosine and constant LR, with decay branches off the main run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import numpy as np
+
+NAME = "wsd_loss"
+CAPTION = (
+    "WSD: an elevated, noisy plateau, then a sharp drop when the LR decays.\n"
+    "SGD on the standard toy (seed means; the thin line is one seed). Constant LR stays high; "
+    "cosine descends smoothly; WSD (20% linear decay) sits on the constant-LR plateau, then drops "
+    "below cosine. Dashed: decay branches forked from the WSD main run at earlier budgets, each "
+    "dropping as sharply (checkpoint losses equal those of rivervalley.run_plan on the WSD plan)."
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    peak_value: float = 0.06
+    num_steps: int = 4000
+    decay: float = 0.2
+    budgets: tuple[int, ...] = (1000, 2000, 3000, 4000)
+    seeds: int = 256
+    record_every: int = 10
+    verify_plan: bool = True  # also run the WSD plan with rivervalley.run_plan and compare
+
+
+FULL = Config()
+FAST = Config(seeds=32, record_every=20, verify_plan=False)
+
+
+def compute(config: Config, key: jax.Array) -> dict:
+    from rivervalley import landscapes, noise, plans, schedules
+    from rivervalley.dynamics import run_plan, stack, sweep
+
+    c = config
+    valley, nz = landscapes.standard_toy(), noise.HillOnly(1.0)
+    T, eta = c.num_steps, c.peak_value
+    if c.budgets[-1] != T:
+        raise ValueError(f"budgets={c.budgets} must end at num_steps={T}")
+    # constant, cosine, WSD and WSD's decay branches as one batch of WSD-form schedules (one
+    # compiled program): min_ratio = 1 is a constant LR; a full-length cosine-shaped decay is
+    # cosine; the branch to budget T_k is the WSD run to T_k, which follows the main run up to its
+    # fork step bit for bit (same key, same noise).
+    names = ["constant", "cosine", f"WSD ({int(round(100 * c.decay))}% linear decay)"]
+    batch = stack([schedules.wsd(eta, T, decay=c.decay, min_ratio=1.0),
+                   schedules.wsd(eta, T, decay=1.0, decay_shape="cosine")]
+                  + [schedules.wsd(eta, Tk, decay=c.decay) for Tk in (T,) + c.budgets[:-1]])
+    res = sweep(valley, valley.init_params(), batch, num_steps=T, seeds=c.seeds, key=key,
+                noise=nz, batched=("schedule",), record_every=c.record_every)
+    tr = res.trajectory
+    loss = np.asarray(tr.loss)
+    steps = np.asarray(tr.steps)[0, 0]
+    mean = loss.mean(0)
+    forks = [Tk - schedules.decay_steps_of(Tk, c.decay) for Tk in c.budgets]
+    out = {
+        "names": np.asarray(names),
+        "steps": steps,
+        "lr": np.asarray(tr.lr)[0, :3],
+        "loss_mean": mean[:3],
+        "loss_sem": loss[:, :3].std(0, ddof=1) / np.sqrt(c.seeds),
+        "loss_seed0": loss[0, :3],
+        "peak_value": np.asarray(eta),
+        "decay_start": np.asarray(forks[-1]),
+        "budgets": np.asarray(c.budgets),
+        "branch_fork": np.asarray(forks[:-1]),
+        "ckpt_steps": np.asarray(c.budgets),
+        "ckpt_loss": np.array([mean[2 + (k + 1) % len(c.budgets), np.searchsorted(steps, Tk)]
+                               for k, Tk in enumerate(c.budgets)]),
+    }
+    for i, (Tk, fork) in enumerate(zip(c.budgets[:-1], forks[:-1], strict=True)):
+        keep = (steps >= fork) & (steps <= Tk)
+        out[f"branch{i}_steps"] = steps[keep]
+        out[f"branch{i}_loss"] = mean[3 + i, keep]
+        out[f"branch{i}_lr"] = np.asarray(tr.lr)[0, 3 + i, keep]
+    if c.verify_plan:  # the same checkpoints from the plan machinery (branches forked from main)
+        pr = run_plan(plans.wsd(eta, list(c.budgets), decay=c.decay), valley,
+                      valley.init_params(), seeds=c.seeds, key=key, noise=nz)
+        out["plan_ckpt_loss"] = pr.loss
+    return out
+
+
+def plot(data: dict):
+    import matplotlib.pyplot as plt
+
+    from rivervalley.plotting import colors
+
+    names = [str(n) for n in data["names"]]
+    steps = data["steps"]
+    sty = [dict(color="0.5"), dict(color=colors[0]), dict(color=colors[1])]
+    fig, (ax_lr, ax) = plt.subplots(2, 1, figsize=(6.4, 4.6), sharex=True,
+                                    gridspec_kw=dict(height_ratios=(1, 2.6)))
+    for i, name in enumerate(names):
+        ax_lr.plot(steps, data["lr"][i], label=name, **sty[i])
+        ax.plot(steps[1:], data["loss_mean"][i, 1:], label=name, lw=1.8, **sty[i])
+    ax.plot(steps[1:], data["loss_seed0"][2, 1:], color=colors[1], lw=0.5, alpha=0.45,
+            label="WSD, one seed")
+    for i in range(len(data["branch_fork"])):
+        s, lo = data[f"branch{i}_steps"], data[f"branch{i}_loss"]
+        ax.plot(s, lo, color=colors[1], ls="--", lw=1.3,
+                label="WSD branches" if i == 0 else None)
+        ax_lr.plot(s, data[f"branch{i}_lr"], color=colors[1], ls="--", lw=1.0)
+    ax.plot(data["ckpt_steps"], data["ckpt_loss"], "o", color="k", ms=4, zorder=5,
+            label="checkpoints")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (seed mean)")
+    ax.set_xlim(0, steps[-1])
+    ax.legend(loc="lower left", fontsize=7.5, ncol=2)
+    ax_lr.set_ylabel("LR")
+    ax_lr.set_ylim(0, 1.1 * float(data["peak_value"]))
+    i_end = -1
+    ax.annotate(f"final: cosine {data['loss_mean'][1, i_end]:.4f}, "
+                f"WSD {data['loss_mean'][2, i_end]:.4f}", xy=(0.98, 0.96),
+                xycoords="axes fraction", ha="right", va="top", fontsize=8)
+    return fig
+
+
+def check(data: dict) -> None:
+    steps, lm = data["steps"], data["loss_mean"]
+    const, cos, wsd = 0, 1, 2
+    d0 = int(np.searchsorted(steps, int(data["decay_start"])))
+    plateau = lm[wsd, d0]
+    # the stable phase sits on the constant-LR curve, the decay drops it below a quarter
+    assert abs(plateau / lm[const, d0] - 1) < 1e-6, (plateau, lm[const, d0])
+    assert lm[wsd, -1] < 0.25 * plateau, (lm[wsd, -1], plateau)
+    # WSD ends at or below cosine (C4) and far below constant
+    assert lm[wsd, -1] <= lm[cos, -1], (lm[wsd, -1], lm[cos, -1])
+    assert lm[wsd, -1] < 0.5 * lm[const, -1]
+    # every decay branch drops well below the main run at its fork, and below constant LR
+    for i, fork in enumerate(data["branch_fork"]):
+        at_fork, end = data[f"branch{i}_loss"][0], data[f"branch{i}_loss"][-1]
+        j = int(np.searchsorted(steps, int(data["budgets"][i])))
+        assert end < 0.5 * at_fork and end < 0.5 * lm[const, j], (i, at_fork, end)
+    # the plan machinery (branches forked from the saved main state) gives the same checkpoints
+    if "plan_ckpt_loss" in data:
+        np.testing.assert_allclose(data["plan_ckpt_loss"], data["ckpt_loss"], rtol=1e-4)
