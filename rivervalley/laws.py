@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import math
 from pathlib import Path
@@ -507,7 +508,13 @@ def predict(law: Law | str, params, lrs, steps=None) -> jax.Array:
     s = _as_steps(steps, len(lrs_np), len(np.atleast_1d(steps)))
     prep = law.prepare(lrs_np, s)
     prep = jax.tree_util.tree_map(jnp.asarray, prep)
-    return law.evaluate_at(params, prep)
+    return _jitted_at(law.name)(params, prep)
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted_at(name: str):
+    law = LAWS[name]
+    return jax.jit(law.evaluate_at)
 
 
 # ============================================================================================
@@ -599,27 +606,30 @@ def fit(law: Law | str, lrs, losses, *, steps=None, init=None, huber_delta: floa
         free_idx = jnp.asarray(np.nonzero(free)[0])
         is_log_j = jnp.asarray(is_log)
 
-        def params_of(z):
-            zf = zfull0.at[free_idx].set(z)
-            pv = jnp.where(is_log_j, jnp.exp(zf), zf)
+        data = (preps, logy, zfull0, free_idx, is_log_j)
+
+        def params_of(z, zf0, fi, il):
+            zf = zf0.at[fi].set(z)
+            pv = jnp.where(il, jnp.exp(zf), zf)
             return law.params(*[pv[i] for i in range(len(names))])
 
-        def residual(z):
-            p = params_of(z)
-            pred = jnp.concatenate([law.evaluate_at(p, prep) for prep in preps])
-            r = jnp.log(jnp.maximum(pred, 1e-30)) - logy
+        def residual(z, data):
+            preps_, logy_, zf0, fi, il = data
+            p = params_of(z, zf0, fi, il)
+            pred = jnp.concatenate([law.evaluate_at(p, prep) for prep in preps_])
+            r = jnp.log(jnp.maximum(pred, 1e-30)) - logy_
             return jnp.where(jnp.isfinite(r), r, 1e3)
 
-        res_j = jax.jit(residual)
+        res_j = jax.jit(residual)          # data passed as arguments: no constant folding of logs
         jac_j = jax.jit(jax.jacfwd(residual))
         from scipy.optimize import least_squares
-        sol = least_squares(lambda z: np.asarray(res_j(jnp.asarray(z))),
-                            z0, jac=lambda z: np.asarray(jac_j(jnp.asarray(z))),
+        sol = least_squares(lambda z: np.asarray(res_j(jnp.asarray(z), data)),
+                            z0, jac=lambda z: np.asarray(jac_j(jnp.asarray(z), data)),
                             bounds=(zlo, zhi), loss="huber", f_scale=huber_delta,
                             max_nfev=max_nfev, method="trf", x_scale="jac")
-        p = params_of(jnp.asarray(sol.x))
+        p = params_of(jnp.asarray(sol.x), zfull0, free_idx, is_log_j)
         params = law.params(*[float(x) for x in p])
-        pred = np.exp(np.asarray(res_j(jnp.asarray(sol.x))) + np.asarray(logy))
+        pred = np.exp(np.asarray(res_j(jnp.asarray(sol.x), data)) + np.asarray(logy))
     y = np.concatenate(losses_list)
     r2 = 1.0 - float(np.sum((pred - y) ** 2) / np.sum((y - y.mean()) ** 2)) if len(y) > 1 else float("nan")
     rmse = float(np.sqrt(np.mean((np.log(pred) - np.log(y)) ** 2)))
