@@ -234,8 +234,58 @@ class OptimizedSchedule(NamedTuple):
         return tabulated(self.lrs)
 
 
+def best_wsd(landscape: Any, noise: Any, num_steps: int, *, peak_value: float,
+             x0: Array | None = None,
+             fractions: tuple[float, ...] = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5),
+             min_ratio: float = 0.01) -> tuple[str, float, float]:
+    """The WSD decay shape and fraction with the lowest predicted final loss.
+
+    Every (shape, fraction) pair is one schedule of a stacked batch, evaluated by one vmapped
+    prediction. Returns (shape, fraction, predicted final loss).
+    """
+    from rivervalley import schedules
+
+    x0 = landscape.init_params() if x0 is None else x0
+    pairs = [(sh, f) for sh in schedules.DECAY_SHAPES for f in fractions]
+    batch = jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *[
+        schedules.wsd(peak_value, num_steps, decay=f, decay_shape=sh, min_ratio=min_ratio)
+        for sh, f in pairs])
+
+    @jax.jit
+    def finals(batch):
+        def one(s):
+            lrs = jax.vmap(s)(jnp.arange(num_steps))
+            _, rivers, hills, _ = _predict_full(landscape, lrs, noise, x0)
+            return rivers[-1] + hills[-1]
+        return jax.vmap(one)(batch)
+
+    losses = np.asarray(finals(batch))
+    i = int(np.nanargmin(losses))
+    return pairs[i][0], pairs[i][1], float(losses[i])
+
+
+def _initial_schedule(landscape, noise, x0, num_steps, peak_value, init, init_ratio):
+    from rivervalley import schedules
+
+    if isinstance(init, str):
+        if init == "constant":
+            return np.full(num_steps, init_ratio * peak_value)
+        if init == "best_wsd":
+            shape, frac, _ = best_wsd(landscape, noise, num_steps, peak_value=peak_value, x0=x0)
+            sched = schedules.wsd(peak_value, num_steps, decay=frac, decay_shape=shape,
+                                  min_ratio=0.01)
+            return schedules.as_array(sched, num_steps).astype(np.float64)
+        raise ValueError(f"init={init!r} must be 'constant', 'best_wsd' or an array of "
+                         f"{num_steps} learning rates")
+    arr = np.asarray(init, dtype=np.float64)
+    if arr.shape != (num_steps,):
+        raise ValueError(f"init has shape {arr.shape}; expected ({num_steps},)")
+    return np.clip(arr, 0.0, peak_value)
+
+
 def optimize_schedule(landscape: Any, noise: Any, num_steps: int, *, peak_value: float,
                       x0: Array | None = None, iterations: int = 300,
+                      init: str | Array = "constant",
                       init_ratio: float = 0.5) -> OptimizedSchedule:
     """Minimize the predicted final loss over every eta_t in [0, peak_value].
 
@@ -249,7 +299,11 @@ def optimize_schedule(landscape: Any, noise: Any, num_steps: int, *, peak_value:
         num_steps: T.
         peak_value: the upper bound of every eta_t (keep it below the stability limit).
         iterations: L-BFGS-B iterations (the result keeps improving slowly past 300).
-        init_ratio: the starting schedule, constant at init_ratio * peak_value.
+        init: where the search starts: ``"constant"`` (init_ratio * peak_value everywhere: the WSD
+            shape then has to emerge on its own), ``"best_wsd"`` (the best WSD of every decay
+            shape x decay fraction in 0.002..0.5, by the exact prediction: the result is never
+            worse than any of them), or an array of T learning rates.
+        init_ratio: the level of the ``"constant"`` start.
 
     Returns:
         An :class:`OptimizedSchedule` (learning rates, predicted final loss, loss history).
@@ -277,15 +331,19 @@ def optimize_schedule(landscape: Any, noise: Any, num_steps: int, *, peak_value:
             history.append(float(val))
             return float(val), np.asarray(grad, np.float64)
 
+        start = _initial_schedule(landscape, noise, x0, num_steps, peak_value, init, init_ratio)
+        start_loss = float(final_loss(jnp.asarray(start)))
         res = scipy.optimize.minimize(
-            fun, np.full(num_steps, init_ratio * peak_value), jac=True, method="L-BFGS-B",
+            fun, start, jac=True, method="L-BFGS-B",
             bounds=[(0.0, float(peak_value))] * num_steps,
             options=dict(maxiter=int(iterations), ftol=1e-15, gtol=1e-12))
         lrs = np.clip(res.x, 0.0, peak_value)
         best = float(final_loss(jnp.asarray(lrs)))
+        if best > start_loss:  # L-BFGS-B never should; keep the start if it did
+            lrs, best = start, start_loss
     return OptimizedSchedule(lrs=lrs, predicted_loss=best, history=np.asarray(history))
 
 
 __all__ = ["learning_rates", "river_time", "hill_moments", "steady_state_hill_loss",
            "relaxation_steps", "Prediction", "predict", "greedy_schedule", "OptimizedSchedule",
-           "optimize_schedule"]
+           "optimize_schedule", "best_wsd"]
