@@ -51,12 +51,12 @@ def test_stationary_marginal_and_samplers():
     p, P = np.asarray(d.marginal), np.asarray(d.probs)
     np.testing.assert_allclose(p @ P, p, atol=1e-6)
     assert abs(p.sum() - 1) < 1e-6 and np.all(p > 0)
-    seq = np.asarray(d.sample_sequence(jax.random.key(3), 20000))
+    seq = np.asarray(d.sample_sequence(jax.random.key(3), 8000))
     det, succ = np.asarray(d.is_det), np.asarray(d.successor)
     cur, nxt = seq[:-1], seq[1:]
     np.testing.assert_array_equal(nxt[det[cur]], succ[cur[det[cur]]])
     freq = np.bincount(seq, minlength=10) / seq.size
-    np.testing.assert_allclose(freq, p, atol=0.02)
+    np.testing.assert_allclose(freq, p, atol=0.03)
     x, y = d.sample_pairs(jax.random.key(4), 50000)
     x, y = np.asarray(x), np.asarray(y)
     np.testing.assert_array_equal(y[det[x]], succ[x[det[x]]])
