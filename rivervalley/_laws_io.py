@@ -81,14 +81,15 @@ def _pick(path: Path, where: str, keys, options, what: str) -> str:
                      f"found: {', '.join(map(str, keys)) or 'none'})")
 
 
-def _table_curve(path: Path, rows: list[tuple[int, dict]], fmt: str) -> Curve:
+def _table_curve(path: Path, rows: list[tuple[int, dict]], fmt: str, header_line: int | None = None) -> Curve:
     if not rows:
         raise ValueError(f"{path}: line 1: no data rows (need columns step, lr, loss)")
     steps, lrs, losses = [], [], []
     line0, keys0 = rows[0]
-    k_step = _pick(path, f"line {line0}", keys0, _STEP, "step")
-    k_lr = _pick(path, f"line {line0}", keys0, _LR, "lr")
-    k_loss = _pick(path, f"line {line0}", keys0, _LOSS, "loss")
+    hl = f"line {header_line if header_line is not None else line0}"
+    k_step = _pick(path, hl, keys0, _STEP, "step")
+    k_lr = _pick(path, hl, keys0, _LR, "lr")
+    k_loss = _pick(path, hl, keys0, _LOSS, "loss")
     for line, row in rows:
         where = f"line {line}"
         for k, what in ((k_step, "step"), (k_lr, "lr"), (k_loss, "loss")):
@@ -129,7 +130,7 @@ def _read_csv(path: Path) -> Curve:
         _pick(path, "line 1", header, _STEP, "step")
         _pick(path, "line 1", header, _LR, "lr")
         _pick(path, "line 1", header, _LOSS, "loss")
-    return _table_curve(path, rows, "csv")
+    return _table_curve(path, rows, "csv", header_line=1)
 
 
 def _read_jsonl(path: Path) -> Curve:
