@@ -70,12 +70,11 @@ def _drops(lrs):
 
 
 def _linear_recurrence(a, b):
-    """``y_t = a_t * y_{t-1} + b_t`` with ``y_{-1} = 0`` for all t, by an associative scan (O(T))."""
-    def op(x, y):
-        a1, b1 = x
-        a2, b2 = y
-        return a1 * a2, a2 * b1 + b2
-    return jax.lax.associative_scan(op, (a, b))[1]
+    """``y_t = a_t * y_{t-1} + b_t`` with ``y_{-1} = 0`` for all t: one ``lax.scan``, O(T), O(1) state."""
+    def body(y, ab):
+        y = ab[0] * y + ab[1]
+        return y, y
+    return jax.lax.scan(body, jnp.zeros((), b.dtype), (a, b))[1]
 
 
 # ============================================================================================
@@ -188,7 +187,7 @@ def lr_annealing_law(params: AnnealingParams, lrs) -> jax.Array:
 
     ``L(t) = L0 + A S1(t)^(-alpha) - C S2(t)``, ``S1(t) = sum_{s<=t} eta_s``,
     ``S2(t) = sum_{i<=t} m_i``, ``m_i = lam m_{i-1} + (eta_{i-1} - eta_i)``, ``m_{-1} = 0``,
-    ``eta_{-1} := eta_0``. (``m`` by an associative linear-recurrence scan, ``S2`` by a cumsum.)
+    ``eta_{-1} := eta_0``. (``m`` by a linear-recurrence ``lax.scan``, ``S2`` by a cumsum.)
 
     >>> p = AnnealingParams(2.0, 1.0, 0.5, 0.1, 0.999)
     >>> round(float(lr_annealing_law(p, jnp.array([0.1] * 50 + [0.05] * 50))[-1]), 4)
@@ -268,8 +267,8 @@ def river_valley_law(params: RiverValleyParams, lrs) -> jax.Array:
     schedule* (river time) with offset ``tau0``, plus the hill loss of one effective sharpness
     ``lam`` driven by gradient noise ``s2``. At a constant LR the hill term relaxes within
     ~``1/(2 eta lam)`` steps to ``eta s2 / (2 (2 - eta lam))`` ~ ``eta s2 / 4``; a decay removes it
-    (the WSD drop) while the river term only slows down. ``V`` is computed by an associative scan of
-    the affine recurrence (O(T) work, no T x T matrix).
+    (the WSD drop) while the river term only slows down. ``V`` is computed by a ``lax.scan`` of
+    the affine recurrence (O(T) work, O(1) state, no T x T matrix).
 
     >>> p = RiverValleyParams(1.0, 1.0, 0.5, 1.0, 2.0, 1.0)
     >>> round(float(river_valley_law(p, jnp.full(1000, 0.1))[-1]), 4)
