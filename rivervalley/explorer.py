@@ -274,8 +274,10 @@ class Explorer:
                 import matplotlib.pyplot as plt
                 fig = plt.figure(figsize=(15, 8.6))
             else:
+                from matplotlib.backends.backend_agg import FigureCanvasAgg
                 from matplotlib.figure import Figure
                 fig = Figure(figsize=(15, 8.6))
+                FigureCanvasAgg(fig)
         self.fig = fig
         self._updating = False
         self.data: dict[str, np.ndarray] = {}
@@ -283,7 +285,7 @@ class Explorer:
         self.last_update_s = float("nan")
 
         top, h = 0.47, 0.44
-        self.ax_valley = fig.add_axes((0.045, top, 0.285, h))
+        self.ax_valley = fig.add_axes((0.06, top, 0.27, h))
         self.ax_loss = fig.add_axes((0.45, top, 0.25, h))
         self.ax_lr = fig.add_axes((0.77, top, 0.21, h))
         self.cmap = matplotlib.colormaps["plasma"]
@@ -447,9 +449,14 @@ class Explorer:
                     min(self.num_steps, max(50, 3 * self.diverged_at)))
         vals = np.concatenate([d["loss"], d["river_loss"], d["theory_loss"][th_ok]])
         vals = vals[np.isfinite(vals) & (vals > 0)]
+        hill = np.concatenate([self.lines["hill_loss"].get_ydata(), d["theory_hill"][th_ok]])
+        hill = hill[np.isfinite(hill) & (hill > 0)]
         if vals.size:
-            lo = max(np.percentile(vals, 1) * 0.5, 1e-6)
             hi = min(vals.max() * 2.0, 1e6)
+            lo = np.percentile(vals, 1) * 0.5
+            if hill.size:  # show the hill part too, down to 1e-4 of the top
+                lo = min(lo, np.percentile(hill, 10) * 0.5)
+            lo = max(lo, hi * 1e-4, 1e-8)
             ax.set_ylim(lo, max(hi, lo * 10))
         ax = self.ax_lr
         ax.set_xlim(0, self.num_steps)

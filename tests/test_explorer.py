@@ -1,0 +1,302 @@
+"""The interactive explorer, driven programmatically under Agg (and once in a real X window)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import numpy as np
+import pytest
+
+import rivervalley as rv
+from rivervalley import explorer as E
+
+N = 400  # steps per run: every Explorer in this file shares one compiled program
+DEFAULTS = dict(peak_value=0.06, warmup_fraction=0.0, decay_fraction=0.2, sigma=1.0,
+                sharpness=20.0, meander=0.0, seed=0, family="WSD", decay_shape="linear")
+
+
+@pytest.fixture(scope="module")
+def ex():
+    explorer = E.Explorer(N)
+    yield explorer
+
+
+@pytest.fixture
+def fresh(ex):
+    ex.set(**DEFAULTS)
+    return ex
+
+
+def panels(ex: E.Explorer) -> dict[str, np.ndarray]:
+    """Copies of what each panel shows."""
+    out = {name: np.array(ex.lines[name].get_xydata(), copy=True)
+           for name in ("loss", "river_loss", "hill_loss", "theory", "theory_river",
+                        "theory_hill", "lr", "river")}
+    segs = ex.lines["trajectory"].get_segments()
+    out["trajectory"] = np.concatenate(segs) if segs else np.zeros((0, 2))
+    out["valley"] = np.array(ex.valley_image.get_array(), copy=True)
+    out["stability"] = np.array(ex.lines["stability"].get_ydata(), float)
+    return out
+
+
+def same(a, b) -> bool:
+    return a.shape == b.shape and np.allclose(a, b, equal_nan=True, rtol=1e-6, atol=1e-9)
+
+
+# (control, value, context settings, panels that must change, panels that must not)
+CASES = [
+    ("peak_value", 0.03, {}, {"lr", "loss", "theory", "trajectory"}, {"stability"}),
+    ("warmup_fraction", 0.08, {}, {"lr", "theory", "loss"}, {"stability"}),
+    ("decay_fraction", 0.45, {}, {"lr", "theory", "loss"}, {"stability"}),
+    ("decay_fraction", 0.45, {"family": "constant"}, set(),
+     {"lr", "theory", "loss", "trajectory"}),
+    ("decay_fraction", 0.45, {"family": "cosine"}, set(), {"lr", "theory", "loss"}),
+    ("sigma", 2.0, {}, {"loss", "theory", "theory_hill", "hill_loss"}, {"lr", "theory_river"}),
+    ("sharpness", 50.0, {}, {"theory_hill", "loss", "valley", "stability"}, {"lr"}),
+    ("meander", 0.5, {}, {"trajectory", "river", "valley"}, {"lr", "theory", "stability"}),
+    ("seed", 3, {}, {"loss", "trajectory", "hill_loss"}, {"lr", "theory", "stability"}),
+    ("family", "cosine", {}, {"lr", "theory", "loss"}, {"stability"}),
+    ("family", "WSD-S", {}, {"lr", "theory"}, {"stability"}),
+    ("decay_shape", "square", {}, {"lr", "theory"}, {"stability"}),
+    ("decay_shape", "square", {"family": "cyclic cosine"}, set(), {"lr", "theory", "loss"}),
+]
+
+
+@pytest.mark.parametrize("control,value,context,changes,keeps", CASES,
+                         ids=[f"{c[0]}={c[1]}-{c[2].get('family', 'WSD')}" for c in CASES])
+def test_control_changes_the_right_panels(fresh, control, value, context, changes, keeps):
+    ex = fresh
+    if context:
+        ex.set(**context)
+    before = panels(ex)
+    if control in ex.sliders:
+        ex.sliders[control].set_val(value)  # the widget path: on_changed -> update
+    else:
+        labels = [t.get_text() for t in ex.radios[control].labels]
+        ex.radios[control].set_active(labels.index(value))
+    after = panels(ex)
+    assert getattr(ex.settings, control) == value
+    for name in changes:
+        assert not same(before[name], after[name]), f"{control}={value} left {name} unchanged"
+    for name in keeps:
+        assert same(before[name], after[name]), f"{control}={value} changed {name}"
+
+
+def test_panels_match_the_library(fresh):
+    """The LR line is the schedule factory's, the theory line is theory.predict's, and the SGD
+    curves are rv.simulate's with the same key (the explorer adds nothing of its own)."""
+    ex = fresh
+    ex.set(peak_value=0.05, decay_fraction=0.3, decay_shape="square", seed=4, sharpness=30.0)
+    sched = rv.schedules.wsd(0.05, N, decay=0.3, decay_shape="square")
+    steps = ex.lines["lr"].get_xdata()
+    np.testing.assert_allclose(ex.lines["lr"].get_ydata(), np.asarray(sched(steps)), rtol=1e-6)
+    valley = rv.landscapes.standard_toy(sharpness=30.0, amplitude=0.0,
+                                        wavenumber=E.WAVENUMBER)
+    noise = rv.noise.hill_only(1.0)
+    pred = rv.theory.predict(valley, sched, num_steps=N, noise=noise)
+    np.testing.assert_allclose(ex.lines["theory"].get_ydata(), np.asarray(pred.loss), rtol=1e-4)
+    np.testing.assert_allclose(ex.lines["theory_river"].get_ydata(),
+                               np.asarray(pred.river_loss), rtol=1e-4)
+    traj = rv.simulate(valley, valley.init_params(), sched, num_steps=N, noise=noise,
+                       key=jax.random.key(4))
+    np.testing.assert_allclose(ex.lines["loss"].get_ydata(), np.asarray(traj.loss), rtol=1e-4,
+                               atol=1e-7)
+    np.testing.assert_allclose(ex.lines["river_loss"].get_ydata(), np.asarray(traj.river_loss),
+                               rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(ex.data["params"], np.asarray(traj.params), rtol=1e-4, atol=1e-6)
+    # the hill line is the running mean of the recorded hill loss
+    np.testing.assert_allclose(ex.lines["hill_loss"].get_ydata(),
+                               E.running_mean(np.asarray(traj.hill_loss), E.SMOOTH), rtol=1e-4,
+                               atol=1e-7)
+
+
+def test_every_family_matches_its_factory(fresh):
+    ex = fresh
+    ends = [int(f * N) for f in E.CYCLE_ENDS]
+    expected = {
+        "constant": rv.schedules.constant(0.04),
+        "cosine": rv.schedules.cosine(0.04, N, warmup_steps=20),
+        "WSD": rv.schedules.wsd(0.04, N, warmup_steps=20, decay=0.25, decay_shape="cosine"),
+        "WSD-S": rv.schedules.wsd_s(0.04, ends, warmup_steps=20, decay=0.25,
+                                    decay_shape="cosine"),
+        "cyclic cosine": rv.schedules.cyclic_cosine(0.04, ends, warmup_steps=20),
+    }
+    for family, sched in expected.items():
+        ex.set(family=family, peak_value=0.04, warmup_fraction=0.05, decay_fraction=0.25,
+               decay_shape="cosine")
+        steps = ex.lines["lr"].get_xdata()
+        np.testing.assert_allclose(ex.lines["lr"].get_ydata(), np.asarray(sched(steps)),
+                                   rtol=1e-6, atol=1e-9, err_msg=family)
+
+
+def test_no_recompilation_after_the_first_update(ex):
+    ex.set(**DEFAULTS)
+    count = E.TRACE_COUNT["frame"]
+    assert count >= 1
+    for name, (_, lo, hi, _) in E.SLIDERS.items():
+        ex.sliders[name].set_val(lo + 0.37 * (hi - lo) if name != "seed" else 7)
+    for name, radio in ex.radios.items():
+        for i in range(len(radio.labels)):
+            radio.set_active(i)
+    ex.sliders["peak_value"].set_val(0.15)  # a diverging run: same program
+    assert E.TRACE_COUNT["frame"] == count
+
+
+def test_divergence_is_shown_not_raised(fresh):
+    ex = fresh
+    assert not ex.alert.get_visible()
+    ex.sliders["peak_value"].set_val(0.13)  # eta * lambda = 2.6 > 2
+    assert ex.diverged_at > 0
+    assert ex.alert.get_visible()
+    assert f"diverged at step {ex.diverged_at}" in ex.alert.get_text()
+    # the same step the engine reports
+    valley = rv.landscapes.standard_toy(sharpness=20.0, wavenumber=E.WAVENUMBER)
+    sched = rv.schedules.wsd(0.13, N, decay=0.2)
+    traj = rv.simulate(valley, valley.init_params(), sched, num_steps=N,
+                       noise=rv.noise.hill_only(1.0), key=jax.random.key(0),
+                       on_divergence="report")
+    assert ex.diverged_at == int(traj.diverged_at)
+    # GD-like growth |1 - eta lambda|^t = 1.6^t reaches the 1e10 threshold within ~60 steps
+    assert ex.diverged_at < 80
+    ex.fig.canvas.draw()  # a diverged run still draws
+    ex.sliders["peak_value"].set_val(0.06)
+    assert not ex.alert.get_visible() and ex.diverged_at == -1
+
+
+def test_bad_input_raises_value_error(ex):
+    with pytest.raises(ValueError, match="num_steps=5"):
+        E.Explorer(5)
+    with pytest.raises(ValueError, match="family='bogus'"):
+        ex.set(family="bogus")
+    with pytest.raises(ValueError, match="not a control"):
+        ex.set(learning_rate=0.1)
+    with pytest.raises(ValueError, match="family="):
+        E.build_schedule(E.Settings(family="linear"), N)
+
+
+def test_main_snapshot_writes_png(tmp_path):
+    path = tmp_path / "explorer.png"
+    assert E.main(snapshot=str(path), num_steps=N) == 0
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
+
+
+def test_main_without_display_returns_2(monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert E.main(num_steps=N) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no display available; use --snapshot FILE" in err
+
+
+def test_main_with_non_interactive_backend_returns_2(monkeypatch, capsys):
+    import matplotlib
+
+    monkeypatch.setenv("DISPLAY", ":12345")
+    monkeypatch.setattr(matplotlib, "get_backend", lambda: "agg")
+    assert E.main(num_steps=N) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "use --snapshot FILE" in err
+
+
+def test_running_mean_and_chunks():
+    x = np.array([4.0, 0.0, 2.0, 6.0, np.nan, 1.0])
+    np.testing.assert_allclose(E.running_mean(x, 2)[:4], [4.0, 2.0, 1.0, 4.0])
+    assert np.isnan(E.running_mean(x, 2)[4])
+    pts = np.stack([np.arange(11.0), np.zeros(11)], 1)
+    segs, colors = E.polyline_chunks(pts, np.arange(11.0), 4)
+    assert len(segs) == 4
+    # consecutive pieces share their end points: the path stays connected
+    for a, b in zip(segs[:-1], segs[1:]):
+        np.testing.assert_array_equal(a[-1], b[0])
+    np.testing.assert_array_equal(np.concatenate([s[:-1] for s in segs] + [segs[-1][-1:]]), pts)
+
+
+# -- a real window ------------------------------------------------------------------------------
+_WINDOW_SCRIPT = textwrap.dedent("""
+    import subprocess, sys
+    import matplotlib
+    matplotlib.use("TkAgg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from rivervalley import explorer
+
+    ex = explorer.explore(num_steps=300)
+    ex.sliders["peak_value"].set_val(0.05)
+    widget = ex.fig.canvas.get_tk_widget()
+    window = ex.fig.canvas.manager.window
+    for _ in range(20):  # let Tk map and lay out the window, then draw for real
+        plt.pause(0.25)
+        window.update()
+        if widget.winfo_ismapped() and widget.winfo_width() > 300:
+            break
+    ex.fig.canvas.draw()
+    window.update()
+    assert widget.winfo_ismapped(), "the window is not mapped"
+    print("backend", matplotlib.get_backend(), "size", widget.winfo_width(), widget.winfo_height())
+    out = sys.argv[1]
+    if sys.argv[2] == "xwd":
+        subprocess.run(["xwd", "-root", "-silent", "-out", out], check=True)
+    else:
+        np.save(out, np.asarray(ex.fig.canvas.buffer_rgba()))
+    plt.close("all")
+""")
+
+
+def read_xwd(path) -> np.ndarray:
+    """Pixels (h, w, 3) of a 24/32-bit TrueColor XWD dump (what `xwd -root` writes on Xvfb)."""
+    raw = open(path, "rb").read()
+    head = np.frombuffer(raw[:100], ">u4")
+    header_size, width, height = int(head[0]), int(head[4]), int(head[5])
+    bits_per_pixel, bytes_per_line, ncolors = int(head[11]), int(head[12]), int(head[19])
+    byte_order = int(head[7])
+    assert bits_per_pixel == 32, f"unexpected bits per pixel {bits_per_pixel}"
+    start = header_size + 12 * ncolors
+    rows = np.frombuffer(raw[start:start + bytes_per_line * height], np.uint8)
+    px = rows.reshape(height, bytes_per_line)[:, :4 * width].reshape(height, width, 4)
+    # byte_order 0 = LSBFirst: B, G, R, X
+    return px[..., 2::-1][..., :3] if byte_order == 0 else px[..., 1:4]
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None,
+                    reason="Xvfb is not installed (apt-get install xvfb x11-apps): "
+                           "the real-window check needs a virtual X server")
+def test_real_window_under_xvfb(tmp_path):
+    pytest.importorskip("tkinter", reason="this Python has no tkinter: TkAgg cannot open")
+    display = f":{90 + os.getpid() % 500}"
+    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1600x1000x24", "-nolisten",
+                               "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        sock = f"/tmp/.X11-unix/X{display[1:]}"
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        assert server.poll() is None, "Xvfb exited"
+        mode = "xwd" if shutil.which("xwd") else "buffer"
+        out = tmp_path / ("shot.xwd" if mode == "xwd" else "shot.npy")
+        script = tmp_path / "window.py"
+        script.write_text(_WINDOW_SCRIPT)
+        env = dict(os.environ, DISPLAY=display, MPLBACKEND="TkAgg")
+        env.pop("WAYLAND_DISPLAY", None)
+        res = subprocess.run([sys.executable, str(script), str(out), mode], env=env,
+                             capture_output=True, text=True, timeout=240)
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert "backend tkagg" in res.stdout.lower()
+        img = read_xwd(out) if mode == "xwd" else np.load(out)[..., :3]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert img.shape[0] >= 300 and img.shape[1] >= 300
+    flat = img.reshape(-1, 3)
+    # not blank: many distinct colours, and the figure's white background plus dark ink
+    assert len(np.unique(flat[::7], axis=0)) > 100
+    assert flat.std() > 20
+    assert (flat.sum(1) < 150).mean() > 0.001 and (flat.sum(1) > 700).mean() > 0.2
