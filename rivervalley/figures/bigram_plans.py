@@ -90,6 +90,7 @@ def table(data: dict) -> str:
 
 def plot(data: dict):
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(7.0, 3.1))
     colors = {"wsd_s": "C1", "wsd": "C0", "cyclic_cosine": "C2", "cosine": "0.5"}
@@ -104,6 +105,11 @@ def plot(data: dict):
                         ls="--" if p == "cosine" else "-")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ticks = sorted({int(v) for p in data["plans"] for v in data[str(p) + "_compute"]})
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(FixedFormatter([str(t) for t in ticks]))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.tick_params(axis="x", labelsize=7.5, labelrotation=45)
         ax.set_xlabel("compute spent (steps)")
         ax.set_title(title)
     for k, T in enumerate(data["budgets"]):
