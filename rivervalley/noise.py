@@ -166,8 +166,13 @@ class HillOnly:
                             f"got {type(problem).__name__}")
         d = jnp.shape(params)[-1]
         z = normal(key, step, (d,), rng=self.rng, dtype=jnp.result_type(params))
-        scale = jnp.concatenate([jnp.reshape(jnp.asarray(self.sigma_river, z.dtype), (1,)),
-                                 jnp.broadcast_to(jnp.asarray(self.sigma, z.dtype), (d - 1,))])
+        river = jnp.arange(d) == 0
+        if jnp.ndim(self.sigma) == 0:  # no concatenation on the hot path
+            scale = jnp.where(river, jnp.asarray(self.sigma_river, z.dtype),
+                              jnp.asarray(self.sigma, z.dtype))
+        else:
+            scale = jnp.concatenate([jnp.reshape(jnp.asarray(self.sigma_river, z.dtype), (1,)),
+                                     jnp.asarray(self.sigma, z.dtype)])
         return problem.to_world(scale * z)
 
     def hill_variance(self, problem: Any) -> Array:
