@@ -1,0 +1,79 @@
+"""Every registered figure: FAST compute, plot, non-empty PNG, its check, byte-stable rebuild;
+and the CLI's ``figures`` command (--list, unknown names)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+
+from rivervalley import cli  # noqa: E402
+from rivervalley.figures import registry, runner  # noqa: E402
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    d = tmp_path / "cache"
+    monkeypatch.setattr(runner, "CACHE_DIR", d)
+    monkeypatch.setenv("RIVERVALLEY_CACHE", str(d))
+    return d
+
+
+@pytest.mark.parametrize("name", list(registry.FIGURES))
+def test_figure_fast(name, tmp_path, cache):
+    mod = registry.FIGURES[name]
+    assert mod.NAME == name
+    title, _, rest = mod.CAPTION.partition("\n")
+    assert title.strip() and rest.strip(), "CAPTION: a title line, then what to see"
+    before = {k: str(v) for k, v in matplotlib.rcParams.items() if k != "backend"}
+    out1, out2 = tmp_path / "a", tmp_path / "b"
+    status = runner.build([name], fast=True, out=out1, progress=False)
+    png = out1 / f"{name}.png"
+    assert png.stat().st_size > 10_000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the figure's quantitative claim, on the cached FAST data
+    data = runner.compute_data(mod, mod.FAST, seed=getattr(mod, "SEED", 0))
+    assert data and all(hasattr(v, "shape") for v in data.values())
+    mod.check(data)
+    assert status == 0
+    # rerunning (from the cache) writes identical bytes
+    assert runner.build([name], fast=True, out=out2, progress=False) == 0
+    assert (out2 / f"{name}.png").read_bytes() == png.read_bytes()
+    assert list(cache.glob(f"{name}-*.npz"))
+    after = {k: str(v) for k, v in matplotlib.rcParams.items() if k != "backend"}
+    assert before == after, "plot changed global rcParams"
+
+
+def test_cli_unknown_figure_in_process(capsys):
+    assert cli.main(["figures", "--only", "nosuchfigure", "--out", "/nonexistent-x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "nosuchfigure" in err[0]
+    for name in registry.FIGURES:
+        assert name in err[0]
+
+
+def test_cli_list(capsys):
+    assert cli.main(["figures", "--list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [ln.split()[0] for ln in lines] == list(registry.FIGURES)
+
+
+def test_console_script_unknown_figure(tmp_path):
+    exe = shutil.which("rivervalley", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-m", "rivervalley.cli"]
+    env = dict(os.environ, RIVERVALLEY_CACHE=str(tmp_path / "cache"))
+    p = subprocess.run(cmd + ["figures", "--only", "nosuchfigure", "--out", str(tmp_path)],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "known figures" in lines[0], p.stderr
+    assert "Traceback" not in p.stderr
