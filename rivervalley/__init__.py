@@ -10,7 +10,7 @@ plots.
     ['1-sqrt', 'cosine', 'exponential']
 """
 
-from rivervalley import landscapes, noise, plans, schedules, theory
+from rivervalley import export, landscapes, noise, plans, schedules, theory
 from rivervalley.dynamics import (
     DivergenceError,
     PlanResult,
@@ -25,6 +25,6 @@ from rivervalley.dynamics import (
 
 __version__ = "0.1.0"
 
-__all__ = ["landscapes", "noise", "plans", "schedules", "theory", "simulate", "sweep", "run_plan",
+__all__ = ["export", "landscapes", "noise", "plans", "schedules", "theory", "simulate", "sweep", "run_plan",
            "stack", "Trajectory", "SimState", "SweepResult", "PlanResult", "DivergenceError",
            "__version__"]
