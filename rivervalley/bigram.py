@@ -94,21 +94,20 @@ class BigramData:
 
     def row_entropy(self) -> jax.Array:
         """Entropy ``H(q_x)`` of each row (0 for deterministic tokens)."""
-        return entropy_rows(self.probs)
+        return _summary(self)["row_entropy"]
 
     def entropy(self) -> jax.Array:
         """The loss floor ``H = sum_x p(x) H(q_x)`` (nats per token)."""
-        return jnp.sum(self.marginal * self.row_entropy())
+        return _summary(self)["entropy"]
 
     def class_mass(self) -> tuple[jax.Array, jax.Array]:
         """``(P(deterministic), P(stochastic))`` under the marginal."""
-        det = jnp.sum(jnp.where(self.is_det, self.marginal, 0.0))
-        return det, jnp.sum(self.marginal) - det
+        s = _summary(self)
+        return s["p_det"], s["p_stoch"]
 
     def stoch_entropy(self) -> jax.Array:
         """Mean entropy of the stochastic tokens, ``sum_{x stoch} p(x) H(q_x) / P(stoch)``."""
-        _, ps = self.class_mass()
-        return self.entropy() / jnp.maximum(ps, 1e-30)
+        return _summary(self)["stoch_entropy"]
 
     def stationary(self) -> jax.Array:
         """Stationary distribution of the chain ``probs`` (solves ``pi = pi P``, ``sum pi = 1``)."""
@@ -142,6 +141,17 @@ class BigramData:
 jax.tree_util.register_dataclass(
     BigramData, data_fields=["probs", "marginal", "is_det", "successor"], meta_fields=[]
 )
+
+
+@jax.jit
+def _summary(data: BigramData) -> dict:
+    """Entropies and class masses in one compiled call (used eagerly and under tracing alike)."""
+    h = entropy_rows(data.probs)
+    ent = jnp.sum(data.marginal * h)
+    p_det = jnp.sum(jnp.where(data.is_det, data.marginal, 0.0))
+    p_stoch = jnp.sum(data.marginal) - p_det
+    return {"row_entropy": h, "entropy": ent, "p_det": p_det, "p_stoch": p_stoch,
+            "stoch_entropy": ent / jnp.maximum(p_stoch, 1e-30)}
 
 
 def _log(p: jax.Array) -> jax.Array:
