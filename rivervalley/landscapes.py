@@ -49,9 +49,21 @@ PROFILES = ("softplus", "power", "linear")
 COURSES = ("straight", "sine")
 
 
+@jax.custom_jvp
 def _softplus(x: Array) -> Array:
-    """log(1 + e^x), stable; about 4x cheaper than ``jax.nn.softplus`` inside a vmapped scan."""
+    """log(1 + e^x), stable; about 4x cheaper than ``jax.nn.softplus`` inside a vmapped scan.
+
+    The derivative is defined as sigmoid(x): differentiating the max/abs form directly gives 0 at
+    x = 0 (the tie-gradient 1/2 of ``maximum`` minus the gradient 1 of ``abs``), which would pin
+    a run started on the river at u = 0.
+    """
     return jnp.maximum(x, 0.0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+
+@_softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return _softplus(x), jax.nn.sigmoid(x) * dx
 
 
 def _check_finite(name: str, value, lo: float | None = None, *, strict: bool = False,

@@ -45,6 +45,22 @@ def test_formulas_of_the_profiles():
     np.testing.assert_allclose(m.hill_loss(x), 0.5 * a * (1.0 - 0.5 * np.sin(0.6)) ** 2, rtol=1e-6)
 
 
+def test_river_gradient_is_the_sigmoid_everywhere_including_zero():
+    """f = softplus(-u) has f'(u) = -sigmoid(-u); at u = 0 that is -1/2 (a run started on the
+    river at the origin must move)."""
+    us = jnp.array([-50.0, -3.0, -1e-3, 0.0, 1e-3, 2.0, 80.0])
+    references = {"softplus": lambda u: jax.nn.softplus(-u),
+                  "power": lambda u: (1 + jax.nn.softplus(u)) ** -0.5}
+    for profile, ref in references.items():
+        v = L.river_valley(2, profile=profile, alpha=0.5)
+        np.testing.assert_allclose(jax.vmap(jax.grad(v.river_profile))(us),
+                                   jax.vmap(jax.grad(ref))(us), rtol=1e-5, atol=1e-7)
+    toy = L.standard_toy()
+    np.testing.assert_allclose(jax.grad(toy.loss)(jnp.zeros(2)), [-0.5, 0.0], atol=1e-7)
+    # second derivative (used by the theory's river-noise correction): sigmoid'(0) = 1/4
+    np.testing.assert_allclose(jax.grad(jax.grad(toy.river_profile))(0.0), 0.25, rtol=1e-6)
+
+
 def test_rotation_is_an_isometry_of_the_loss():
     base = L.valley(4, lambda_min=2.0, lambda_max=40.0, amplitude=0.3)
     q = L.random_rotation(4, key=KEY)
