@@ -145,10 +145,13 @@ def _init_state(params: PyTree, optimizer: Callable | None, schedule: Callable,
     return SimState(params, opt_state, jnp.asarray(step, jnp.int32), jnp.asarray(-1, jnp.int32))
 
 
-def _run_one(problem, schedule, noise, state: SimState, key: Array, *, num_steps: int,
-             record_every: int, record_params: bool, optimizer: Callable | None,
-             threshold: float) -> tuple[dict, SimState]:
-    """The scan of one run: records (dict of arrays, leading axis = records) and the final state."""
+def _run_one(problem, schedule, noise, state: SimState, key: Array, stop: Array | None = None, *,
+             num_steps: int, record_every: int, record_params: bool,
+             optimizer: Callable | None, threshold: float) -> tuple[dict, SimState]:
+    """The scan of one run: records (dict of arrays, leading axis = records) and the final state.
+
+    Steps at or past ``stop`` (a traced step number; None: never) leave the state unchanged, so
+    segments of different lengths can share one compiled program (``run_plan``)."""
     opt = _build_optimizer(optimizer, schedule)
 
     def record(s: SimState) -> dict:
@@ -176,11 +179,12 @@ def _run_one(problem, schedule, noise, state: SimState, key: Array, *, num_steps
         else:
             updates, new_opt = opt.update(grad, s.opt_state, s.params)
             new_params = optax.apply_updates(s.params, updates)
+        active = jnp.asarray(True) if stop is None else t < stop
         bad = ~jnp.isfinite(loss) | (jnp.abs(loss) > threshold) | ~_all_finite(new_params)
-        diverged_at = jnp.where((s.diverged_at < 0) & bad, t, s.diverged_at)
-        ok = diverged_at < 0
+        diverged_at = jnp.where((s.diverged_at < 0) & bad & active, t, s.diverged_at)
+        ok = (diverged_at < 0) & active
         new = SimState(_tree_where(ok, new_params, s.params), _tree_where(ok, new_opt, s.opt_state),
-                       t + 1, diverged_at)
+                       t + active.astype(t.dtype), diverged_at)
         return new, None
 
     def chunk(s: SimState, _) -> tuple[SimState, dict]:
@@ -205,15 +209,15 @@ TRACE_COUNT = {"batched": 0}
 @functools.partial(jax.jit, static_argnames=("static", "batched_mask", "num_steps",
                                              "record_every", "record_params", "optimizer",
                                              "threshold", "from_x0"))
-def _batched(dyn, start, keys, batch_index, *, static, batched_mask, num_steps, record_every,
-             record_params, optimizer, threshold, from_x0):
+def _batched(dyn, start, keys, batch_index, stop=None, *, static, batched_mask, num_steps,
+             record_every, record_params, optimizer, threshold, from_x0):
     TRACE_COUNT["batched"] += 1
 
     def single(start_r, key_r, b):
         parts = [jax.tree.map(lambda l: l[b], d) if m else d for d, m in zip(dyn, batched_mask)]
         problem, schedule, noise = (_combine(d, s) for d, s in zip(parts, static))
         state = _init_state(start_r, optimizer, schedule) if from_x0 else start_r
-        return _run_one(problem, schedule, noise, state, key_r, num_steps=num_steps,
+        return _run_one(problem, schedule, noise, state, key_r, stop, num_steps=num_steps,
                         record_every=record_every, record_params=record_params,
                         optimizer=optimizer, threshold=threshold)
 
@@ -247,7 +251,7 @@ def _mesh_put(arrays: PyTree, n_runs: int) -> PyTree:
 
 
 def _execute(problem, schedule, noise, start, keys, batch_index, *, batched=(),
-             num_steps, record_every, record_params, optimizer, threshold, from_x0):
+             num_steps, record_every, record_params, optimizer, threshold, from_x0, stop=None):
     """Run R runs (leading axis of start/keys/batch_index) as one sharded program."""
     dyn, static = zip(*(_partition(p) for p in (problem, schedule, noise)))
     mask = tuple(name in batched for name in ("problem", "schedule", "noise"))
@@ -258,7 +262,8 @@ def _execute(problem, schedule, noise, start, keys, batch_index, *, batched=(),
         idx = np.concatenate([np.arange(n), np.zeros(pad, int)])
         start, keys, batch_index = jax.tree.map(lambda x: x[idx], (start, keys, batch_index))
     start, keys, batch_index = _mesh_put((start, keys, batch_index), n + pad)
-    recs, final = _batched(list(dyn), start, keys, batch_index, static=tuple(static),
+    stop = None if stop is None else jnp.asarray(stop, jnp.int32)
+    recs, final = _batched(list(dyn), start, keys, batch_index, stop, static=tuple(static),
                            batched_mask=mask, num_steps=num_steps, record_every=record_every,
                            record_params=record_params, optimizer=optimizer,
                            threshold=float(threshold), from_x0=from_x0)
@@ -485,10 +490,22 @@ def run_plan(plan: Any, problem: Any, x0: PyTree, *, seeds: int | np.ndarray = 1
         record_every = max(1, longest // 400)
     record_every = _check_int("record_every", record_every, 1)
     zeros = np.zeros(n, np.int32)
+    # Every segment runs the same static number of steps (the longest segment, masked past its
+    # stop), so the whole plan compiles once instead of once per segment length.
+    segments = []
+    for branch in plan.branches:
+        cuts = sorted({b.start_step for b in plan.branches if b.parent == branch.name}
+                      | {c.step for c in plan.checkpoints if c.branch == branch.name}
+                      | {branch.end_step})
+        cuts = [c for c in cuts if branch.start_step < c <= branch.end_step]
+        segments.append(cuts)
+    longest = max(c - a for b, cuts in zip(plan.branches, segments)
+                  for a, c in zip([b.start_step] + cuts[:-1], cuts))
+    seg_steps = -(-longest // record_every) * record_every
     saved: dict[tuple[str, int], SimState] = {}
     trajectories: dict[str, Trajectory] = {}
     names = [b.name for b in plan.branches]
-    for branch in plan.branches:
+    for branch, cuts in zip(plan.branches, segments):
         if branch.parent is None:
             start = jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n,) + jnp.shape(x)),
                                  x0)
@@ -499,21 +516,18 @@ def run_plan(plan: Any, problem: Any, x0: PyTree, *, seeds: int | np.ndarray = 1
                 raise ValueError(f"branch {branch.name!r}: parent {branch.parent!r} must be "
                                  "listed before it")
             state = saved[(branch.parent, branch.start_step)]
-        cuts = sorted({b.start_step for b in plan.branches if b.parent == branch.name}
-                      | {c.step for c in plan.checkpoints if c.branch == branch.name}
-                      | {branch.end_step})
-        cuts = [c for c in cuts if branch.start_step < c <= branch.end_step]
         saved[(branch.name, branch.start_step)] = state
         pieces = []
-        t = branch.start_step
         for cut in cuts:
             recs, state = _execute(problem, branch.schedule, noise, state, keys, zeros,
-                                   num_steps=cut - t, record_every=min(record_every, cut - t),
+                                   num_steps=seg_steps, record_every=record_every,
                                    record_params=False, optimizer=optimizer,
-                                   threshold=divergence_threshold, from_x0=False)
-            pieces.append(recs if not pieces else jax.tree.map(lambda x: x[:, 1:], recs))
+                                   threshold=divergence_threshold, from_x0=False, stop=cut)
+            # masked steps repeat the stop record: keep each step once
+            steps = np.asarray(recs["step"][0])
+            keep = np.concatenate([[not pieces], steps[1:] > steps[:-1]])
+            pieces.append(jax.tree.map(lambda x, keep=keep: x[:, keep], recs))
             saved[(branch.name, cut)] = state
-            t = cut
         recs = jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *pieces)
         trajectories[branch.name] = _trajectory(recs, state)
 

@@ -232,3 +232,16 @@ def test_sharded_sweep_matches_single_device():
         outs.append(np.load(path))
         os.remove(path)
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_a_plan_compiles_once_and_its_records_are_unique_steps():
+    plan = rv.plans.wsd(0.06, [300, 500, 900], decay=0.2)
+    before = dynamics.TRACE_COUNT["batched"]
+    res = rv.run_plan(plan, TOY, jnp.zeros(2), seeds=2, noise=HILL, key=jax.random.key(1),
+                      record_every=20)
+    assert dynamics.TRACE_COUNT["batched"] == before + 1
+    for name, tr in res.trajectories.items():
+        steps = np.asarray(tr.steps)[0]
+        branch = plan.branch(name)
+        assert steps[0] == branch.start_step and steps[-1] == branch.end_step
+        assert np.all(np.diff(steps) > 0)
