@@ -3,8 +3,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# Figures and notebooks never need a display.
+# Figures and notebooks never need a display; compiled programs are cached across processes.
 export MPLBACKEND ?= Agg
+export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0.5
 
 .PHONY: install test figures figures-fast bench lint notebooks clean
 

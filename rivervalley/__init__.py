@@ -25,6 +25,14 @@ from rivervalley.dynamics import (
 
 __version__ = "0.1.0"
 
+
+def explore(num_steps: int = 4000, **settings):
+    """The interactive river-valley explorer (see :mod:`rivervalley.explorer`)."""
+    from rivervalley.explorer import explore as _explore
+
+    return _explore(num_steps=num_steps, **settings)
+
+
 __all__ = ["export", "landscapes", "noise", "plans", "schedules", "theory", "simulate", "sweep", "run_plan",
-           "stack", "Trajectory", "SimState", "SweepResult", "PlanResult", "DivergenceError",
+           "stack", "explore", "Trajectory", "SimState", "SweepResult", "PlanResult", "DivergenceError",
            "__version__"]
