@@ -2,7 +2,8 @@
 
 An update = the compiled program (simulation + theory + contour grid; traced arguments, no
 recompilation) + refreshing the artists; "draw" is one full Agg redraw of the 15x8.6-inch figure
-(widgets and all), which a desktop window does once per idle cycle; it does not depend on the steps. Target: under 100 ms at 10,000 steps.
+(widgets and all), which a desktop window does once per idle cycle; it does not depend on the
+steps. Target: under 100 ms at 10,000 steps.
 
     .venv/bin/python benchmarks/bench_explorer.py [--repeats 15]
 """

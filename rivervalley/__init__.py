@@ -10,7 +10,7 @@ plots.
     ['1-sqrt', 'cosine', 'exponential']
 """
 
-from rivervalley import export, landscapes, noise, plans, schedules, theory
+from rivervalley import bigram, export, hessian, landscapes, laws, noise, plans, schedules, theory
 from rivervalley.dynamics import (
     DivergenceError,
     PlanResult,
@@ -33,6 +33,7 @@ def explore(num_steps: int = 4000, **settings):
     return _explore(num_steps=num_steps, **settings)
 
 
-__all__ = ["export", "landscapes", "noise", "plans", "schedules", "theory", "simulate", "sweep", "run_plan",
+__all__ = ["bigram", "export", "hessian", "landscapes", "laws", "noise", "plans", "schedules",
+           "theory", "simulate", "sweep", "run_plan",
            "stack", "explore", "Trajectory", "SimState", "SweepResult", "PlanResult", "DivergenceError",
            "__version__"]

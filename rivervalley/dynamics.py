@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import functools
 import numbers
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -509,8 +510,8 @@ def run_plan(plan: Any, problem: Any, x0: PyTree, *, seeds: int | np.ndarray = 1
         if branch.parent is None:
             start = jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n,) + jnp.shape(x)),
                                  x0)
-            state = jax.vmap(lambda p: _init_state(p, optimizer, branch.schedule,
-                                                   branch.start_step))(start)
+            state = jax.vmap(lambda p, b=branch: _init_state(p, optimizer, b.schedule,
+                                                             b.start_step))(start)
         else:
             if branch.parent not in names[:names.index(branch.name)]:
                 raise ValueError(f"branch {branch.name!r}: parent {branch.parent!r} must be "

@@ -38,7 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rivervalley import dynamics, landscapes, noise as noise_models, schedules, theory
+from rivervalley import dynamics, landscapes, schedules, theory
+from rivervalley import noise as noise_models
 
 #: Schedule families in radio-button order (the traced index selects one of them).
 FAMILIES = ("constant", "cosine", "WSD", "WSD-S", "cyclic cosine")

@@ -6,7 +6,8 @@ bigram models) through ``jax.flatten_util.ravel_pytree``; no Hessian is ever for
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

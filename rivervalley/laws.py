@@ -23,13 +23,11 @@ shipped ones are listed by :func:`real_curves`).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
-import json
 import math
-from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -110,7 +108,8 @@ class ConvexBoundParams(NamedTuple):
 
 
 class RiverValleyParams(NamedTuple):
-    """River-valley law: ``L0 + A (tau_t + tau0)^(-alpha) + lam V_t / 2`` (sharpness ``lam``, noise ``s2``)."""
+    """River-valley law: ``L0 + A (tau_t + tau0)^(-alpha) + lam V_t / 2``
+    (sharpness ``lam``, noise ``s2``)."""
     L0: Any
     A: Any
     alpha: Any
@@ -510,7 +509,7 @@ def predict(law: Law | str, params, lrs, steps=None) -> jax.Array:
     return _jitted_at(law.name)(params, prep)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jitted_at(name: str):
     law = LAWS[name]
     return jax.jit(law.evaluate_at)

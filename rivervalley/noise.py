@@ -67,7 +67,7 @@ def hash_bits(key: Array, step: Array, size: int, stream: int = 0) -> Array:
 
 
 def normal(key: Array, step: Array, shape: tuple[int, ...], *, rng: str = "hash",
-           stream: int = 0, dtype=_float()) -> Array:
+           stream: int = 0, dtype=None) -> Array:
     """Standard normal draws for step ``step`` of the run keyed by ``key``.
 
     Args:
@@ -76,9 +76,10 @@ def normal(key: Array, step: Array, shape: tuple[int, ...], *, rng: str = "hash"
         shape: output shape.
         rng: ``"hash"`` or ``"threefry"`` (see the module docstring).
         stream: an integer separating independent uses of the same key and step.
-        dtype: float dtype of the result.
+        dtype: float dtype of the result (default: float32, or float64 under x64).
     """
     size = int(np.prod(shape)) if shape else 1
+    dtype = _float() if dtype is None else dtype
     if rng == "threefry":
         k = jax.random.fold_in(jax.random.fold_in(key, stream), step)
         return jax.random.normal(k, shape, dtype)

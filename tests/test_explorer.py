@@ -141,7 +141,7 @@ def test_no_recompilation_after_the_first_update(ex):
     assert count >= 1
     for name, (_, lo, hi, _) in E.SLIDERS.items():
         ex.sliders[name].set_val(lo + 0.37 * (hi - lo) if name != "seed" else 7)
-    for name, radio in ex.radios.items():
+    for radio in ex.radios.values():
         for i in range(len(radio.labels)):
             radio.set_active(i)
     ex.sliders["peak_value"].set_val(0.15)  # a diverging run: same program

@@ -120,7 +120,8 @@ def plot(data: dict):
             ps = data[f"pred_steps/{law}/{n}"]
             kp = ps >= data["fork"][i]
             ax.plot(ps[kp], data[f"pred/{law}/{n}"][kp], "-", lw=0.8, color=col)
-        ax.set_title(f"{law}\nheld-out R²={data['r2'][j]:.3f}, worst final {100 * data['worst_final'][j]:.1f}%",
+        ax.set_title(f"{law}\nheld-out R²={data['r2'][j]:.3f}, "
+                     f"worst final {100 * data['worst_final'][j]:.1f}%",
                      fontsize=8)
         ax.set_xlabel("step")
         ax.set_ylim(2.85, 3.5)

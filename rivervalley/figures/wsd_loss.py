@@ -131,7 +131,7 @@ def check(data: dict) -> None:
     assert lm[wsd, -1] <= lm[cos, -1], (lm[wsd, -1], lm[cos, -1])
     assert lm[wsd, -1] < 0.5 * lm[const, -1]
     # every decay branch drops well below the main run at its fork, and below constant LR
-    for i, fork in enumerate(data["branch_fork"]):
+    for i in range(len(data["branch_fork"])):
         at_fork, end = data[f"branch{i}_loss"][0], data[f"branch{i}_loss"][-1]
         j = int(np.searchsorted(steps, int(data["budgets"][i])))
         assert end < 0.5 * at_fork and end < 0.5 * lm[const, j], (i, at_fork, end)
