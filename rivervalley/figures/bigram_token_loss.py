@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 NAME = "bigram_token_loss"
@@ -35,25 +34,12 @@ FULL = Config()
 FAST = Config(vocab_size=16, num_steps=500, seeds=1, record_every=10, peak_value=4.0, batch_size=32)
 
 
-@dataclass(frozen=True)
-class _Tabulated:
-    """A schedule given by its table of LRs (so schedules of different kinds stack into a batch)."""
+def tabulate(schedules_: list, num_steps: int):
+    """Schedules of any kinds as one batch of tabulated schedules (steps 0 .. num_steps)."""
+    from rivervalley.dynamics import stack
+    from rivervalley.schedules import as_array, tabulated
 
-    lrs: jax.Array
-
-    def __call__(self, step):
-        return self.lrs[jnp.clip(jnp.asarray(step, jnp.int32), 0, self.lrs.shape[-1] - 1)]
-
-
-jax.tree_util.register_dataclass(_Tabulated, data_fields=["lrs"], meta_fields=[])
-
-
-def tabulate(schedules_: list, num_steps: int) -> _Tabulated:
-    """Stack schedules of any kinds as one batched table (steps 0 .. num_steps)."""
-    from rivervalley.schedules import as_array
-
-    return _Tabulated(jnp.asarray(np.stack([as_array(s, num_steps + 1) for s in schedules_]),
-                                  jnp.float32))
+    return stack([tabulated(as_array(s, num_steps + 1)) for s in schedules_])
 
 
 def compute(config: Config, key: jax.Array) -> dict:
