@@ -113,9 +113,22 @@ def _check_rng(rng: str) -> None:
         raise ValueError(f"rng={rng!r} is unknown; known generators: {', '.join(RNGS)}")
 
 
+class _SigmaVariances:
+    """Noise variance per hill direction and along the river, for ``rivervalley.theory``
+    (for :class:`LossScaled`: per unit of loss)."""
+
+    def hill_variance(self, problem: Any) -> Array:
+        """sigma^2 per hill direction, shape (d-1,)."""
+        return jnp.broadcast_to(jnp.asarray(self.sigma) ** 2, jnp.shape(problem.sharpness))
+
+    def river_variance(self, problem: Any) -> Array:
+        """sigma^2 along the river."""
+        return jnp.asarray(self.sigma) ** 2
+
+
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
-class Isotropic:
+class Isotropic(_SigmaVariances):
     """xi ~ N(0, sigma^2 I) on every parameter.
 
     Attributes:
@@ -134,17 +147,10 @@ class Isotropic:
         z = _tree_normal(key, step, params, self.rng)
         return jax.tree.map(lambda a: self.sigma * a, z)
 
-    def hill_variance(self, problem: Any) -> Array:
-        """Noise variance per hill direction (for the theory), shape (d-1,)."""
-        return jnp.broadcast_to(jnp.asarray(self.sigma) ** 2, jnp.shape(problem.sharpness))
-
-    def river_variance(self, problem: Any) -> Array:
-        return jnp.asarray(self.sigma) ** 2
-
 
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
-class HillOnly:
+class HillOnly(_SigmaVariances):
     """Noise across the river only (sigma_river along it, default 0): a river-valley landscape's
     local coordinates, rotated to the world frame.
 
@@ -176,16 +182,13 @@ class HillOnly:
                                      jnp.asarray(self.sigma, z.dtype)])
         return problem.to_world(scale * z)
 
-    def hill_variance(self, problem: Any) -> Array:
-        return jnp.broadcast_to(jnp.asarray(self.sigma) ** 2, jnp.shape(problem.sharpness))
-
     def river_variance(self, problem: Any) -> Array:
         return jnp.asarray(self.sigma_river) ** 2
 
 
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
-class LossScaled:
+class LossScaled(_SigmaVariances):
     """xi ~ N(0, sigma^2 L(x) I): variance proportional to the loss, like per-example gradients
     whose spread shrinks as the model fits. Needs L(x) >= 0.
 
@@ -205,17 +208,10 @@ class LossScaled:
         z = _tree_normal(key, step, params, self.rng)
         return jax.tree.map(lambda a: scale * a, z)
 
-    def hill_variance(self, problem: Any) -> Array:
-        """Per unit loss: the variance is this times E L(x_t)."""
-        return jnp.broadcast_to(jnp.asarray(self.sigma) ** 2, jnp.shape(problem.sharpness))
-
-    def river_variance(self, problem: Any) -> Array:
-        return jnp.asarray(self.sigma) ** 2
-
 
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
-class StudentT:
+class StudentT(_SigmaVariances):
     """Heavy-tailed noise: Student-t with ``df`` > 2 degrees of freedom, rescaled so that each
     coordinate has standard deviation ``sigma`` (variance matches :class:`Isotropic`).
     Always drawn with threefry (a t variate needs a gamma draw).
@@ -237,12 +233,6 @@ class StudentT:
         out = [scale * jax.random.t(kk, self.df, jnp.shape(l), jnp.result_type(l))
                for kk, l in zip(ks, leaves)]
         return jax.tree.unflatten(treedef, out)
-
-    def hill_variance(self, problem: Any) -> Array:
-        return jnp.broadcast_to(jnp.asarray(self.sigma) ** 2, jnp.shape(problem.sharpness))
-
-    def river_variance(self, problem: Any) -> Array:
-        return jnp.asarray(self.sigma) ** 2
 
 
 def isotropic(sigma: float = 1.0, *, rng: str = "hash") -> Isotropic:
