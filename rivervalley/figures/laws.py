@@ -129,7 +129,6 @@ def plot(data: dict):
             ax.set_ylabel("validation loss (nats/token)")
             ax.plot([], [], "-", color=cmap(0.5), label="held-out: law (line), data (dots)")
             ax.legend(fontsize=6, loc="upper right")
-    fig.tight_layout()
     return fig
 
 
