@@ -11,12 +11,12 @@ NAME = "bigram_plans"
 CAPTION = (
     "Bigram LM: one checkpoint per budget, at matched compute.\n"
     "Excess loss of each plan's checkpoint against the steps spent to produce it (discarded "
-    "branches included), table bigram model, SGD, three budgets. WSD-S spends WSD's compute and "
-    "cyclic cosine matches WSD-S's checkpoints; per-budget cosine (grey) pays the sum of all budgets.\n"
-    "WSD-S travels furthest along the river (lowest deterministic-token loss) at matched compute, but "
-    "in this hill-dominated toy its later decays (20% of a short cycle) leave more stochastic-token "
-    "loss, so WSD beats it; cyclic cosine and cosine, which spend more time at low LR, settle the "
-    "hills better still (numbers: bigram_plans.table)."
+    "branches included), table bigram model, SGD, three budgets, in a river-dominated setting "
+    "(90% deterministic tokens, batch 256): WSD-S < WSD < cyclic cosine at every checkpoint after "
+    "the first, as in the paper; cosine per budget (grey) pays the sum of all budgets. The order "
+    "depends on which part dominates: with 50% stochastic tokens and batch 32 the hill "
+    "(stochastic-token) loss dominates and cyclic cosine, which spends longer at low LR, wins "
+    "(measured: excess 0.0194 / 0.0127 vs WSD 0.0231 / 0.0172 at compute 880 / 1840)."
 )
 
 _PLANS = ("wsd_s", "wsd", "cyclic_cosine", "cosine")
@@ -27,9 +27,9 @@ _LABELS = {"wsd_s": "WSD-S", "wsd": "WSD (branches)", "cyclic_cosine": "cyclic c
 @dataclass(frozen=True)
 class Config:
     vocab_size: int = 32
-    det_fraction: float = 0.5
+    det_fraction: float = 0.9
     logit_scale: float = 0.5
-    batch_size: int = 32
+    batch_size: int = 256
     peak_value: float = 8.0
     budgets: tuple = (400, 800, 1600)
     decay: float = 0.2
@@ -37,7 +37,7 @@ class Config:
 
 
 FULL = Config()
-FAST = Config(vocab_size=16, budgets=(100, 200, 400), seeds=1, peak_value=4.0, batch_size=32)
+FAST = Config(vocab_size=16, budgets=(100, 200, 400), seeds=1, peak_value=4.0)
 
 
 def make_plans(c: Config) -> dict:
@@ -126,12 +126,11 @@ def check(data: dict) -> None:
     # Matched compute: WSD-S spends exactly WSD's compute at each checkpoint.
     np.testing.assert_array_equal(data["wsd_s_compute"], data["wsd_compute"])
     assert int(data["wsd_s_total_compute"]) == int(data["wsd_total_compute"])
-    # WSD-S travels furthest along the river at matched compute (lowest river loss) ...
+    # WSD-S travels furthest along the river at matched compute (lowest river loss), and in this
+    # river-dominated setting that decides the ranking: WSD-S < WSD < cyclic cosine (C6).
     rs, rw, rc = data["wsd_s_river"], data["wsd_river"], data["cyclic_cosine_river"]
     assert np.all(rs[1:] < rw[1:]) and np.all(rs < rc), (rs, rw, rc)
-    # ... but its shorter later decays leave more hill loss, which decides the ranking here.
-    assert np.all(data["wsd_s_hill_excess"][1:] > data["wsd_hill_excess"][1:])
-    assert np.all(ws[1:] > w[1:]), (ws, w, cc)
+    assert np.all(ws[1:] < w[1:]) and np.all(w[1:] < cc[1:]), (ws, w, cc)
     # Everyone improves with budget.
     for p in data["plans"]:
         assert np.all(np.diff(data[f"{p}_excess"]) < 0), p
