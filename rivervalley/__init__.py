@@ -10,7 +10,18 @@ plots.
     ['1-sqrt', 'cosine', 'exponential']
 """
 
-from rivervalley import bigram, export, hessian, landscapes, laws, noise, plans, schedules, theory
+from rivervalley import (
+    bigram,
+    export,
+    hessian,
+    landscapes,
+    laws,
+    noise,
+    plans,
+    schedules,
+    theory,
+    transformer,
+)
 from rivervalley.dynamics import (
     DivergenceError,
     PlanResult,
@@ -34,6 +45,6 @@ def explore(num_steps: int = 4000, **settings):
 
 
 __all__ = ["bigram", "export", "hessian", "landscapes", "laws", "noise", "plans", "schedules",
-           "theory", "simulate", "sweep", "run_plan",
+           "theory", "transformer", "simulate", "sweep", "run_plan",
            "stack", "explore", "Trajectory", "SimState", "SweepResult", "PlanResult", "DivergenceError",
            "__version__"]
