@@ -10,6 +10,7 @@ _MODULES: tuple[str, ...] = (
     "schedules",
     "valley",
     "trajectories",
+    "wsd_path",
     "wsd_loss",
     "decomposition",
     "peak_lr",
