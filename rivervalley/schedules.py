@@ -370,8 +370,15 @@ class _Base:
         args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
         return f"rv.schedules.{self.kind}({args})"
 
-    def _numpy_lr(self, t):
+    def _eval(self, xp, t):
+        """The LR at steps ``t`` with array module ``xp`` (jax.numpy or numpy)."""
         raise NotImplementedError
+
+    def __call__(self, step):
+        return self._eval(jnp, _float_steps(step))
+
+    def _numpy_lr(self, t):
+        return self._eval(np, t)
 
 
 @_pytree
@@ -402,13 +409,6 @@ class Cosine(_Base):
                           warmup=self.warmup_steps, rewarmup=0.0, shape="cosine",
                           min_ratio=self.min_ratio)
 
-    def __call__(self, step):
-        t = _float_steps(step)
-        return self._eval(jnp, t)
-
-    def _numpy_lr(self, t):
-        return self._eval(np, t)
-
 
 @_pytree
 class WSD(_Base):
@@ -427,12 +427,6 @@ class WSD(_Base):
                           warmup=self.warmup_steps, rewarmup=0.0, shape=self.decay_shape,
                           min_ratio=self.min_ratio, decay_frac=self.decay_fraction,
                           decay_steps=self.decay_steps)
-
-    def __call__(self, step):
-        return self._eval(jnp, _float_steps(step))
-
-    def _numpy_lr(self, t):
-        return self._eval(np, t)
 
     def _params(self):
         return _decay_params(self)
@@ -461,12 +455,6 @@ class WSDS(_Base):
                           shape=self.decay_shape, min_ratio=self.min_ratio,
                           decay_frac=self.decay_fraction, decay_steps=self.decay_steps)
 
-    def __call__(self, step):
-        return self._eval(jnp, _float_steps(step))
-
-    def _numpy_lr(self, t):
-        return self._eval(np, t)
-
     def _params(self):
         return _decay_params(self)
 
@@ -489,12 +477,6 @@ class CyclicCosine(_Base):
         return _cycles_lr(xp, t, peak=self.peak_value, ends=self.checkpoints,
                           warmup=self.warmup_steps, rewarmup=self.rewarmup_steps, shape="cosine",
                           min_ratio=self.min_ratio)
-
-    def __call__(self, step):
-        return self._eval(jnp, _float_steps(step))
-
-    def _numpy_lr(self, t):
-        return self._eval(np, t)
 
 
 _STEP_FIELDS = ("num_steps", "warmup_steps", "rewarmup_steps", "checkpoints", "decay_steps")
