@@ -49,7 +49,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--steps", type=int, nargs="*", default=[1000, 4000, 10000])
+    ap.add_argument("--quick", action="store_true", help="3 repeats at 1,000 and 10,000 steps")
     args = ap.parse_args()
+    if args.quick:
+        args.repeats, args.steps = 3, [1000, 10000]
     print(f"{'steps':>7} {'first (compile) s':>18} {'compute ms':>11} {'update ms':>10} "
           f"{'full draw ms':>13} {'recompiles':>11}")
     for n in args.steps:
