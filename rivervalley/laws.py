@@ -54,6 +54,13 @@ def _f(x):
     return x.astype(jnp.result_type(float)) if not jnp.issubdtype(x.dtype, jnp.floating) else x
 
 
+def _law_inputs(params_cls, params, lrs):
+    """Parameters as float arrays and the LRs in their common dtype: (params, lrs)."""
+    p = params_cls(*[_f(x) for x in params])
+    lrs = _f(lrs)
+    return p, lrs.astype(jnp.result_type(lrs, p.L0))
+
+
 def _cumsum_incl(x):
     return jnp.cumsum(x)
 
@@ -145,10 +152,7 @@ def multi_power_law(params: MultiPowerParams, lrs, *, nodes: int = _soe.DEFAULT_
     >>> round(float(multi_power_law(p, lrs)[-1]), 4)
     2.0084
     """
-    p = MultiPowerParams(*[_f(x) for x in params])
-    lrs = _f(lrs)
-    dt = jnp.result_type(lrs, p.L0)
-    lrs = lrs.astype(dt)
+    p, lrs = _law_inputs(MultiPowerParams, params, lrs)
     s1 = _cumsum_incl(lrs)
     d = _drops(lrs)
     ld_sum = _soe_power_sum(d, lrs, p.C, p.beta, p.gamma, nodes)   # sum_k d_k (1 + b_k S_k(t))^-beta
@@ -192,10 +196,7 @@ def lr_annealing_law(params: AnnealingParams, lrs) -> jax.Array:
     >>> round(float(lr_annealing_law(p, jnp.array([0.1] * 50 + [0.05] * 50))[-1]), 4)
     2.1212
     """
-    p = AnnealingParams(*[_f(x) for x in params])
-    lrs = _f(lrs)
-    dt = jnp.result_type(lrs, p.L0)
-    lrs = lrs.astype(dt)
+    p, lrs = _law_inputs(AnnealingParams, params, lrs)
     s1 = _cumsum_incl(lrs)
     m = _linear_recurrence(jnp.full_like(lrs, p.lam), _drops(lrs))
     s2 = jnp.cumsum(m)
@@ -273,10 +274,8 @@ def river_valley_law(params: RiverValleyParams, lrs) -> jax.Array:
     >>> round(float(river_valley_law(p, jnp.full(1000, 0.1))[-1]), 4)
     1.1273
     """
-    p = RiverValleyParams(*[_f(x) for x in params])
-    lrs = _f(lrs)
-    dt = jnp.result_type(lrs, p.L0)
-    lrs = lrs.astype(dt)
+    p, lrs = _law_inputs(RiverValleyParams, params, lrs)
+    dt = lrs.dtype
     tau = _cumsum_excl(lrs)
     v_next = _linear_recurrence((1 - lrs * p.lam) ** 2, lrs ** 2 * p.s2)     # V_1 .. V_T
     v = jnp.concatenate([jnp.zeros((1,), dt), v_next[:-1]])
