@@ -60,6 +60,37 @@ def test_divergence_raises_with_its_step():
     assert 0 < err.value.step < 200
 
 
+def _first_bad_step(delta0, eta=0.11, lam=20.0, slope=0.1, threshold=1e10):
+    """Closed form on the linear valley: loss(x_t) = -slope eta slope t + lam/2 (1-eta lam)^2t d0^2."""
+    t = np.arange(400)
+    loss = -slope * eta * slope * t + 0.5 * lam * (1 - eta * lam) ** (2 * t) * delta0 ** 2
+    return int(np.argmax(loss > threshold))
+
+
+@pytest.mark.parametrize("delta0, expected", [(1.0, 57), (0.3, 64)])
+@pytest.mark.parametrize("record_every", [1, 7, 100, 1000])
+def test_divergence_step_is_exact_whatever_the_record_interval(delta0, expected, record_every):
+    # the fast path checks every CHECK_EVERY = 64 steps and replays a bad block step by step:
+    # the reported step must equal the per-step check's (record_every=1), including a divergence
+    # on the first step of a block (64)
+    assert _first_bad_step(delta0) == expected
+    tr = rv.simulate(_linear_valley(), jnp.array([0.0, delta0]), S.constant(0.11),
+                     num_steps=300, record_every=record_every, on_divergence="report")
+    assert int(tr.diverged_at) == expected
+    # the frozen state is the last state before the bad loss: |delta| = 1.2^expected delta0
+    np.testing.assert_allclose(abs(float(tr.final_params[1])), 1.2 ** expected * delta0, rtol=1e-4)
+
+
+def test_a_diverging_run_leaves_the_other_runs_bits_alone():
+    batch = rv.stack([S.constant(0.05), S.constant(0.11)])
+    kw = dict(num_steps=500, seeds=3, noise=HILL, key=jax.random.key(4), record_every=250)
+    both = rv.sweep(_linear_valley(), jnp.array([0.0, 1.0]), batch, batched=("schedule",), **kw)
+    alone = rv.sweep(_linear_valley(), jnp.array([0.0, 1.0]), S.constant(0.05), **kw)
+    assert (both.diverged_at[:, 1] >= 0).all() and (both.diverged_at[:, 0] == -1).all()
+    assert np.array_equal(np.asarray(both.trajectory.final_params)[:, 0],
+                          np.asarray(alone.trajectory.final_params)[:, 0])
+
+
 SCHEDULES = {
     "constant": S.constant(0.06),
     "cosine": S.cosine(0.06, 600),
