@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.special
 import scipy.stats
 
 import rivervalley as rv
@@ -23,6 +24,29 @@ def test_normal_is_standard_normal(rng):
     b = np.asarray(N.normal(key, 11, (20000,), rng=rng))
     assert abs(np.corrcoef(a, b)[0, 1]) < 4 / np.sqrt(a.size)
     assert abs(np.corrcoef(a[:-1], a[1:])[0, 1]) < 4 / np.sqrt(a.size)
+
+
+def _words_and_reference():
+    """Words covering every 97th of the 2^24 outcomes plus the extremes, and Phi^-1 in float64."""
+    k = np.r_[np.arange(0, 1 << 24, 97), 0, 1, (1 << 23) - 1, 1 << 23, (1 << 24) - 1]
+    k = k.astype(np.uint32)
+    words = (k << 8) | np.random.default_rng(0).integers(0, 256, k.size).astype(np.uint32)
+    q = ((k & ((1 << 23) - 1)) + 0.5) / 2.0 ** 24
+    return words, np.where(k < (1 << 23), 1.0, -1.0) * scipy.special.ndtri(q)
+
+
+def test_hash_normal_transform_is_finite_symmetric_and_accurate():
+    # the old transform sent the top word to u = 1.0 and z = +inf (one draw in 2^24)
+    words, ref = _words_and_reference()
+    z = np.asarray(N._bits_to_normal(jnp.asarray(words), jnp.float32), np.float64)
+    assert np.isfinite(z).all() and np.abs(z).max() == pytest.approx(5.42, abs=0.01)
+    np.testing.assert_allclose(z, ref, atol=1e-6, rtol=5e-7)
+    # the two halves are mirror images: sign bit flipped -> exactly -z
+    flipped = np.asarray(N._bits_to_normal(jnp.asarray(words ^ np.uint32(1 << 31)), jnp.float32))
+    assert np.array_equal(flipped, -z.astype(np.float32))
+    with jax.enable_x64(True):
+        z64 = np.asarray(N._bits_to_normal(jnp.asarray(words), jnp.float64))
+    np.testing.assert_allclose(z64, ref, atol=1e-12, rtol=1e-12)
 
 
 def test_hash_generator_is_a_pure_function_of_key_and_step():
