@@ -15,7 +15,9 @@ function of (key, t): a run of N steps is an exact prefix of a run of 2N steps.
 
 Divergence (a non-finite loss or parameter, or |loss| above ``divergence_threshold``) freezes the
 run, sets the records after it to NaN and reports the step in ``diverged_at``; :func:`simulate`
-raises :class:`DivergenceError` naming the step unless ``on_divergence="report"``.
+raises :class:`DivergenceError` naming the step unless ``on_divergence="report"``. The check costs
+one loss evaluation per :data:`CHECK_EVERY` steps, not one per step: a block that ends bad is
+replayed step by step to find the exact step (see :func:`_run_one`).
 
 Example:
     >>> import jax

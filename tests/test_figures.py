@@ -77,3 +77,13 @@ def test_console_script_unknown_figure(tmp_path):
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "known figures" in lines[0], p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_cache_is_invalidated_by_any_library_change(monkeypatch):
+    # a cached figure must not outlive a change in the engine or the noise (not only in its own
+    # module): the key covers every source file of the package
+    mod = registry.FIGURES["wsd_loss"]
+    key = runner.cache_key(mod, mod.FAST, 0)
+    assert key == runner.cache_key(mod, mod.FAST, 0)
+    monkeypatch.setattr(runner, "_library_digest", lambda: b"an edited dynamics.py")
+    assert runner.cache_key(mod, mod.FAST, 0) != key

@@ -8,6 +8,7 @@ it took and the package versions.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import inspect
 import json
@@ -58,12 +59,25 @@ def _jsonable(obj):
     return obj
 
 
+@functools.cache
+def _library_digest() -> bytes:
+    """Hash of every source file of the package: a change in the engine, the noise or any other
+    module the figures compute with invalidates the cache, not only the figure's own module."""
+    h = hashlib.sha256()
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.digest()
+
+
 def cache_key(mod: ModuleType, config, seed: int) -> str:
-    """Hash of the config, the seed and the figure module's source (a code change invalidates)."""
+    """Hash of the config, the seed, the figure module's source and the library's sources."""
     h = hashlib.sha256()
     h.update(json.dumps(_jsonable(config), sort_keys=True, default=repr).encode())
     h.update(str(seed).encode())
     h.update(inspect.getsource(mod).encode())
+    h.update(_library_digest())
     return h.hexdigest()[:16]
 
 
