@@ -399,6 +399,34 @@ def simulate(problem: Any, x0: PyTree | SimState, schedule: Callable, *, num_ste
     return traj
 
 
+def run_scan(problem: Any, x0: PyTree | SimState, schedule: Callable, key: Array, *,
+             num_steps: int, noise: Any = None, optimizer: Callable | None = None,
+             record_every: int = 1, record_params: bool = True,
+             divergence_threshold: float = 1e10) -> Trajectory:
+    """The traceable core of :func:`simulate`: one run as one ``lax.scan``, for use inside your own
+    ``jit`` / ``vmap`` / ``grad`` (a differentiable loss of a whole run, a custom batching).
+
+    No validation and no raising: divergence is reported in ``diverged_at`` only (-1: none). The
+    arguments mean what they mean for :func:`simulate`; ``num_steps`` and ``record_every`` must be
+    static. Under ``vmap`` the divergence check runs per run (:func:`sweep` shares it across runs).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import rivervalley as rv
+        >>> valley = rv.landscapes.standard_toy()
+        >>> final = jax.jit(lambda peak: rv.dynamics.run_scan(
+        ...     valley, jnp.zeros(2), rv.schedules.constant(peak), jax.random.key(0),
+        ...     num_steps=100, record_every=100).loss[-1])
+        >>> print(bool(final(0.06) < final(0.01)))
+        True
+    """
+    state = x0 if isinstance(x0, SimState) else _init_state(x0, optimizer, schedule)
+    recs, final = _run_one(problem, schedule, noise, state, key, num_steps=num_steps,
+                           record_every=record_every, record_params=record_params,
+                           optimizer=optimizer, threshold=divergence_threshold)
+    return _trajectory(recs, final)
+
+
 class SweepResult(NamedTuple):
     """A sweep's records: every array has leading axes (seeds, batch, records)."""
 
@@ -618,4 +646,4 @@ def run_plan(plan: Any, problem: Any, x0: PyTree, *, seeds: int | np.ndarray = 1
 
 
 __all__ = ["DivergenceError", "SimState", "Trajectory", "SweepResult", "PlanResult", "simulate",
-           "sweep", "run_plan", "stack"]
+           "run_scan", "sweep", "run_plan", "stack"]

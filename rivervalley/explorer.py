@@ -152,8 +152,10 @@ def build_schedule(settings: Settings, num_steps: int) -> Selected:
 
 def build_problem(settings: Settings):
     """The valley (standard toy with the chosen sharpness and meander) and its hill-only noise."""
+    # always the sine course (amplitude 0 is a straight river): the course kind is static, so
+    # a straight/meandering switch would recompile the frame
     valley = landscapes.standard_toy(sharpness=settings.sharpness, amplitude=settings.meander,
-                                     wavenumber=WAVENUMBER)
+                                     wavenumber=WAVENUMBER, course="sine")
     return valley, noise_models.hill_only(settings.sigma)
 
 
@@ -164,14 +166,12 @@ def _frame_impl(valley, schedule, noise, key, *, num_steps: int, stride: int):
     # the selected table: cheaper than evaluating five branch-free schedules inside the loop
     lrs = schedule(jnp.arange(num_steps + 1))
     table = _Table(lrs)
-    state = dynamics._init_state(x0, None, table)
-    recs, final = dynamics._run_one(valley, table, noise, state, key, num_steps=num_steps,
-                                    record_every=stride, record_params=True, optimizer=None,
-                                    threshold=1e10)
-    us, rivers, hills, _ = theory._predict_full(valley, lrs[:-1], noise, x0)
+    traj = dynamics.run_scan(valley, x0, table, key, num_steps=num_steps, noise=noise,
+                             record_every=stride)
+    us, rivers, hills, _ = theory.predict_arrays(valley, lrs[:-1], noise, x0)
     idx = jnp.asarray(np.unique(np.r_[np.arange(0, num_steps + 1, stride), num_steps]))
     # contour grid around the part of the run that stayed finite
-    xs = recs["params"]
+    xs = traj.params
     ok = jnp.all(jnp.isfinite(xs), axis=-1)
     u = jnp.where(ok, xs[:, 0], xs[0, 0])
     v = jnp.where(ok, xs[:, 1], 0.0)
@@ -188,9 +188,9 @@ def _frame_impl(valley, schedule, noise, key, *, num_steps: int, stride: int):
     gv = jnp.linspace(v_lo, v_hi, GRID)
     pts = jnp.stack(jnp.meshgrid(gu, gv), -1)
     z = jax.vmap(jax.vmap(valley.loss))(pts)
-    return dict(steps=recs["step"], lr=recs["lr"], loss=recs["loss"],
-                river_loss=recs["river_loss"], hill_loss=recs["hill_loss"], params=xs,
-                diverged_at=final.diverged_at, theory_steps=idx, theory_loss=(rivers + hills)[idx],
+    return dict(steps=traj.steps, lr=traj.lr, loss=traj.loss,
+                river_loss=traj.river_loss, hill_loss=traj.hill_loss, params=xs,
+                diverged_at=traj.diverged_at, theory_steps=idx, theory_loss=(rivers + hills)[idx],
                 theory_river=rivers[idx], theory_hill=hills[idx], schedule_lr=lrs[idx],
                 grid_u=gu, grid_v=gv, grid_loss=z, river_u=gu, river_v=course)
 

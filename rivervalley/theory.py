@@ -123,7 +123,20 @@ def _noise_parts(noise: Any, landscape: Any, dtype) -> tuple[Array, Array, bool]
     return hv, rv_, scaled
 
 
-def _predict_full(landscape, lrs, noise, x0):
+def predict_arrays(landscape: Any, lrs: Array, noise: Any, x0: Array
+                   ) -> tuple[Array, Array, Array, Array]:
+    """The traceable core of :func:`predict`, for use inside your own ``jit`` / ``vmap`` / ``grad``.
+
+    Args:
+        landscape: a :class:`~rivervalley.landscapes.RiverValley`.
+        lrs: the T learning rates eta_0 ... eta_{T-1} (an array).
+        noise: a ``rivervalley.noise`` model or None.
+        x0: the starting point.
+
+    Returns:
+        (river coordinate, expected river loss, expected hill loss, hill second moments) at every
+        step 0 ... T (T + 1 entries; the moments have a trailing axis of d - 1).
+    """
     dtype = lrs.dtype
     z0 = landscape.to_local(jnp.asarray(x0, dtype))
     u0 = z0[0]
@@ -184,7 +197,7 @@ def predict(landscape: Any, schedule: Callable | Array, *, num_steps: int, noise
                          "an integer >= 1")
     lrs = learning_rates(schedule, num_steps, dtype=dtype)
     x0 = landscape.init_params() if x0 is None else x0
-    us, rivers, hills, vs = jax.jit(_predict_full)(landscape, lrs, noise, x0)
+    us, rivers, hills, vs = jax.jit(predict_arrays)(landscape, lrs, noise, x0)
     idx = np.unique(np.concatenate([np.arange(0, num_steps + 1, record_every), [num_steps]]))
     lr_full = jnp.concatenate([lrs, learning_rates(schedule, 1, start_step=num_steps,
                                                    dtype=lrs.dtype)
@@ -256,7 +269,7 @@ def best_wsd(landscape: Any, noise: Any, num_steps: int, *, peak_value: float,
     def finals(batch):
         def one(s):
             lrs = jax.vmap(s)(jnp.arange(num_steps))
-            _, rivers, hills, _ = _predict_full(landscape, lrs, noise, x0)
+            _, rivers, hills, _ = predict_arrays(landscape, lrs, noise, x0)
             return rivers[-1] + hills[-1]
         return jax.vmap(one)(batch)
 
@@ -322,7 +335,7 @@ def optimize_schedule(landscape: Any, noise: Any, num_steps: int, *, peak_value:
         x0 = jnp.asarray(landscape.init_params() if x0 is None else x0, jnp.float64)
 
         def final_loss(lrs):
-            _, rivers, hills, _ = _predict_full(landscape, lrs, noise, x0)
+            _, rivers, hills, _ = predict_arrays(landscape, lrs, noise, x0)
             return rivers[-1] + hills[-1]
 
         value_and_grad = jax.jit(jax.value_and_grad(final_loss))
@@ -347,4 +360,4 @@ def optimize_schedule(landscape: Any, noise: Any, num_steps: int, *, peak_value:
 
 __all__ = ["learning_rates", "river_time", "hill_moments", "steady_state_hill_loss",
            "relaxation_steps", "Prediction", "predict", "greedy_schedule", "OptimizedSchedule",
-           "optimize_schedule", "best_wsd"]
+           "optimize_schedule", "best_wsd", "predict_arrays"]

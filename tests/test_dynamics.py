@@ -276,3 +276,27 @@ def test_a_plan_compiles_once_and_its_records_are_unique_steps():
         branch = plan.branch(name)
         assert steps[0] == branch.start_step and steps[-1] == branch.end_step
         assert np.all(np.diff(steps) > 0)
+
+
+def test_run_scan_is_simulate_inside_your_own_jit():
+    sched = S.wsd(0.06, 300, decay=0.2)
+    ref = rv.simulate(TOY, jnp.zeros(2), sched, num_steps=300, noise=HILL,
+                      key=jax.random.key(3), record_every=50)
+    traj = jax.jit(lambda k: dynamics.run_scan(TOY, jnp.zeros(2), sched, k, num_steps=300,
+                                               noise=HILL, record_every=50))(jax.random.key(3))
+    for field in ("steps", "lr", "loss", "river_loss", "hill_loss", "params"):
+        assert np.array_equal(getattr(traj, field), getattr(ref, field)), field
+    assert int(traj.diverged_at) == -1
+
+
+def test_run_scan_is_differentiable_in_the_learning_rate():
+    # GD on the linear valley: L_T(eta) = -s^2 eta T + lam/2 (1 - eta lam)^(2T) d0^2, exactly
+    lam, s, T, d0, eta = 20.0, 0.1, 40, 1.0, 0.03
+    with jax.enable_x64(True):
+        def final_loss(e):
+            traj = dynamics.run_scan(_linear_valley(lam, s), jnp.array([0.0, d0]), S.constant(e),
+                                     jax.random.key(0), num_steps=T, record_every=T)
+            return traj.loss[-1]
+        g = float(jax.grad(final_loss)(eta))
+    exact = -s * s * T - lam * lam * T * (1 - eta * lam) ** (2 * T - 1) * d0 ** 2
+    assert g == pytest.approx(exact, rel=1e-10)
