@@ -9,6 +9,7 @@ from types import ModuleType
 _MODULES: tuple[str, ...] = (
     "schedules",
     "valley",
+    "meander",
     "trajectories",
     "wsd_path",
     "wsd_loss",
