@@ -408,7 +408,9 @@ def run_scan(problem: Any, x0: PyTree | SimState, schedule: Callable, key: Array
 
     No validation and no raising: divergence is reported in ``diverged_at`` only (-1: none). The
     arguments mean what they mean for :func:`simulate`; ``num_steps`` and ``record_every`` must be
-    static. Under ``vmap`` the divergence check runs per run (:func:`sweep` shares it across runs).
+    static. Under your own ``vmap`` the divergence check's branch becomes a select, so the
+    per-step replay runs on every block (about twice the work): batch runs with :func:`sweep`,
+    which shares the branch across its runs.
 
     Example:
         >>> import jax, jax.numpy as jnp
