@@ -67,15 +67,18 @@ def _first_bad_step(delta0, eta=0.11, lam=20.0, slope=0.1, threshold=1e10):
     return int(np.argmax(loss > threshold))
 
 
+@pytest.mark.parametrize("optimizer", [None, optax.sgd], ids=["sgd", "optax-sgd"])
 @pytest.mark.parametrize("delta0, expected", [(1.0, 57), (0.3, 64)])
 @pytest.mark.parametrize("record_every", [1, 7, 100, 1000])
-def test_divergence_step_is_exact_whatever_the_record_interval(delta0, expected, record_every):
+def test_divergence_step_is_exact_whatever_the_record_interval(delta0, expected, record_every,
+                                                               optimizer):
     # the fast path checks every CHECK_EVERY = 64 steps and replays a bad block step by step:
     # the reported step must equal the per-step check's (record_every=1), including a divergence
-    # on the first step of a block (64)
+    # on the first step of a block (64); optax optimizers take the same path
     assert _first_bad_step(delta0) == expected
     tr = rv.simulate(_linear_valley(), jnp.array([0.0, delta0]), S.constant(0.11),
-                     num_steps=300, record_every=record_every, on_divergence="report")
+                     num_steps=300, record_every=record_every, on_divergence="report",
+                     optimizer=optimizer)
     assert int(tr.diverged_at) == expected
     # the frozen state is the last state before the bad loss: |delta| = 1.2^expected delta0
     np.testing.assert_allclose(abs(float(tr.final_params[1])), 1.2 ** expected * delta0, rtol=1e-4)
