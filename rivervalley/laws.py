@@ -9,6 +9,7 @@ exponentials (a ``lax.scan`` with an ``m``-vector state); nothing builds a T x T
 - :data:`CONVEX_BOUND` the last-iterate bound for SGD on convex Lipschitz problems that Schaipp et
   al. 2025 (arXiv:2501.18965) evaluate (Defazio et al. 2023, Thm. 10), mapped affinely to a loss.
 - :data:`RIVER_VALLEY` river progress + hill relaxation (THEORY.md §4): the new law of this package.
+- :data:`RIVER_VALLEY_2` the same with two groups of hill directions (a fast and a slow hill).
 
 ``predict(law, params, lrs)`` evaluates a law, ``fit(law, lrs, losses, steps=...)`` fits it (one
 curve or several with shared parameters), ``load_curve(path)`` reads real training logs (the
@@ -37,8 +38,9 @@ from rivervalley import _laws_soe as _soe
 
 __all__ = [
     "Law", "MultiPowerParams", "AnnealingParams", "ConvexBoundParams", "RiverValleyParams",
-    "MULTI_POWER", "LR_ANNEALING", "CONVEX_BOUND", "RIVER_VALLEY", "LAWS",
-    "multi_power_law", "lr_annealing_law", "convex_bound_law", "convex_bound", "river_valley_law",
+    "RiverValley2Params", "MULTI_POWER", "LR_ANNEALING", "CONVEX_BOUND", "RIVER_VALLEY",
+    "RIVER_VALLEY_2", "LAWS", "multi_power_law", "lr_annealing_law", "convex_bound_law",
+    "convex_bound", "river_valley_law", "river_valley_2_law",
     "predict", "fit", "FitResult", "Curve", "load_curve", "real_curves", "glue",
     "reconstruct_lr",
 ]
@@ -123,6 +125,19 @@ class RiverValleyParams(NamedTuple):
     tau0: Any
     lam: Any
     s2: Any
+
+
+class RiverValley2Params(NamedTuple):
+    """Two-group river-valley law: the one-group law plus a second hill ``lam2 W_t / 2`` of its
+    own sharpness ``lam2`` and noise ``s2_2`` (a fast and a slow group of hill directions)."""
+    L0: Any
+    A: Any
+    alpha: Any
+    tau0: Any
+    lam: Any
+    s2: Any
+    lam2: Any
+    s2_2: Any
 
 
 # ============================================================================================
@@ -275,11 +290,38 @@ def river_valley_law(params: RiverValleyParams, lrs) -> jax.Array:
     1.1273
     """
     p, lrs = _law_inputs(RiverValleyParams, params, lrs)
-    dt = lrs.dtype
-    tau = _cumsum_excl(lrs)
-    v_next = _linear_recurrence((1 - lrs * p.lam) ** 2, lrs ** 2 * p.s2)     # V_1 .. V_T
-    v = jnp.concatenate([jnp.zeros((1,), dt), v_next[:-1]])
-    return p.L0 + p.A * (tau + p.tau0) ** (-p.alpha) + 0.5 * p.lam * v
+    return _river_term(p, lrs) + _hill_term(lrs, p.lam, p.s2)
+
+
+def _river_term(p, lrs):
+    """L0 + A (tau_t + tau0)^(-alpha), tau_t = sum_{s<t} eta_s."""
+    return p.L0 + p.A * (_cumsum_excl(lrs) + p.tau0) ** (-p.alpha)
+
+
+def _hill_term(lrs, lam, s2):
+    """lam V_t / 2 with V_0 = 0, V_{t+1} = (1 - eta_t lam)^2 V_t + eta_t^2 s2 (a lax.scan)."""
+    v_next = _linear_recurrence((1 - lrs * lam) ** 2, lrs ** 2 * s2)           # V_1 .. V_T
+    v = jnp.concatenate([jnp.zeros((1,), lrs.dtype), v_next[:-1]])
+    return 0.5 * lam * v
+
+
+def river_valley_2_law(params: RiverValley2Params, lrs) -> jax.Array:
+    """The river-valley law with two groups of hill directions, O(T).
+
+        L(t) = L0 + A (tau_t + tau0)^(-alpha) + lam V_t / 2 + lam2 W_t / 2,
+
+    with V and W the exact second-moment recursions of :func:`river_valley_law` for (lam, s2) and
+    (lam2, s2_2). THEORY.md's d-dimensional valley has a spectrum of hill sharpnesses; one group
+    must relax at a single rate, so on real AdamW runs it follows the LR almost instantly and
+    over-predicts the drop early in long cooldowns. A second, slow group (relaxing over
+    ~1 / (2 eta lam2) steps) lets part of the drop come late, as the real curves do.
+
+    >>> p = RiverValley2Params(1.0, 1.0, 0.5, 1.0, 2.0, 1.0, 0.1, 0.5)
+    >>> round(float(river_valley_2_law(p, jnp.full(1000, 0.1))[-1]), 4)
+    1.1399
+    """
+    p, lrs = _law_inputs(RiverValley2Params, params, lrs)
+    return _river_term(p, lrs) + _hill_term(lrs, p.lam, p.s2) + _hill_term(lrs, p.lam2, p.s2_2)
 
 
 # ============================================================================================
@@ -414,6 +456,12 @@ def _guess_rv(lrs_list, losses_list, steps_list):
                              0.2 * lmin / peak)
 
 
+def _guess_rv2(lrs_list, losses_list, steps_list):
+    g = _guess_rv(lrs_list, losses_list, steps_list)
+    # the second group: 20x flatter (relaxing 20x slower), half the noise
+    return RiverValley2Params(*g, g.lam / 20.0, g.s2 / 2.0)
+
+
 def _guess_convex(lrs_list, losses_list, steps_list):
     # the law is linear in (L0, scale, scale * d2): solve that least-squares problem
     rows, ys = [], []
@@ -452,9 +500,15 @@ RIVER_VALLEY = Law(
     RiverValleyParams(0.0, 1e-12, 0.01, 1e-12, 1e-12, 1e-12),
     RiverValleyParams(_INF, _INF, 3.0, _INF, _INF, _INF),
     ("A", "tau0", "lam", "s2"), _guess_rv)
+RIVER_VALLEY_2 = Law(
+    "river_valley_2", RiverValley2Params, river_valley_2_law,
+    RiverValley2Params(0.0, 1e-12, 0.01, 1e-12, 1e-12, 1e-12, 1e-12, 1e-12),
+    RiverValley2Params(_INF, _INF, 3.0, _INF, _INF, _INF, _INF, _INF),
+    ("A", "tau0", "lam", "s2", "lam2", "s2_2"), _guess_rv2)
 
 #: All laws by name.
-LAWS: dict[str, Law] = {law.name: law for law in (MULTI_POWER, LR_ANNEALING, CONVEX_BOUND, RIVER_VALLEY)}
+LAWS: dict[str, Law] = {law.name: law for law in (MULTI_POWER, LR_ANNEALING, CONVEX_BOUND, RIVER_VALLEY,
+                                                   RIVER_VALLEY_2)}
 
 
 def _law(law: Law | str) -> Law:
@@ -505,12 +559,12 @@ def predict(law: Law | str, params, lrs, steps=None) -> jax.Array:
     s = _as_steps(steps, len(lrs_np), len(np.atleast_1d(steps)))
     prep = law.prepare(lrs_np, s)
     prep = jax.tree_util.tree_map(jnp.asarray, prep)
-    return _jitted_at(law.name)(params, prep)
+    return _jitted_at(law)(params, prep)
 
 
 @functools.cache
-def _jitted_at(name: str):
-    law = LAWS[name]
+def _jitted_at(law: Law):
+    """One compiled evaluator per law (registered or user-defined: keyed by the Law itself)."""
     return jax.jit(law.evaluate_at)
 
 

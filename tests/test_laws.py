@@ -70,14 +70,21 @@ def ref_river_valley(p, e):
     return L0 + A * (tau + tau0) ** (-al) + 0.5 * lam * V
 
 
+def ref_river_valley_2(p, e):
+    # the one-group reference plus a second hill (amplitude 0: no second river term)
+    return ref_river_valley(p[:6], e) + ref_river_valley((0.0, 0.0, 1.0, 1.0) + tuple(p[6:]), e)
+
+
 PARAMS = {
     "multi_power": L.MultiPowerParams(2.0, 0.7, 0.4, 30.0, 2.0, 0.6, 0.6, 0.05),
     "lr_annealing": L.AnnealingParams(2.0, 0.7, 0.4, 0.5, 0.99),
     "convex_bound": L.ConvexBoundParams(2.0, 0.3, 1.5),
     "river_valley": L.RiverValleyParams(2.0, 0.7, 0.4, 0.3, 3.0, 0.8),
+    "river_valley_2": L.RiverValley2Params(2.0, 0.7, 0.4, 0.3, 3.0, 0.8, 0.2, 0.5),
 }
 REFS = {"multi_power": ref_multi_power, "lr_annealing": ref_annealing,
-        "convex_bound": ref_convex, "river_valley": ref_river_valley}
+        "convex_bound": ref_convex, "river_valley": ref_river_valley,
+        "river_valley_2": ref_river_valley_2}
 
 
 def _schedules():
@@ -161,6 +168,7 @@ def _rel(a, b):
 
 FIT_TRUE = {
     "river_valley": L.RiverValleyParams(2.0, 1.0, 0.5, 0.5, 20.0, 40.0),
+    "river_valley_2": L.RiverValley2Params(2.0, 1.0, 0.5, 0.5, 20.0, 40.0, 0.5, 4.0),
     "lr_annealing": L.AnnealingParams(2.0, 1.0, 0.5, 0.05, 0.995),
     "multi_power": L.MultiPowerParams(2.0, 1.0, 0.5, 20.0, 0.5, 0.5, 0.5, 0.1),
 }
@@ -214,3 +222,16 @@ def test_fit_rejects_bad_input():
         L.predict("nope", (1.0,), np.ones(3))
     with pytest.raises(ValueError, match="fixed"):
         L.fit("river_valley", np.full(10, 0.1), np.ones(10), fixed=("zzz",))
+
+
+def test_river_valley_2_steady_state_is_the_sum_of_both_groups():
+    # constant LR: each group relaxes to eta s2 / (2 (2 - eta lam)); with s2_2 = 0 it is the
+    # one-group law exactly
+    p = L.RiverValley2Params(0.0, 0.0, 0.5, 1.0, 2.0, 3.0, 0.5, 1.0)
+    with jax.enable_x64(True):
+        y = np.asarray(L.predict(L.RIVER_VALLEY_2, p, np.full(20000, 0.1)))
+        one = np.asarray(L.predict(L.RIVER_VALLEY, p[:6], SCHEDULES["wsd"]))
+        two = np.asarray(L.predict(L.RIVER_VALLEY_2, p._replace(s2_2=0.0), SCHEDULES["wsd"]))
+    want = 0.1 * 3.0 / (2 * (2 - 0.2)) + 0.1 * 1.0 / (2 * (2 - 0.05))
+    assert y[-1] == pytest.approx(want, rel=1e-10)
+    np.testing.assert_array_equal(one, two)

@@ -9,8 +9,9 @@ import numpy as np
 NAME = "laws"
 CAPTION = """Loss-curve laws on real LLM runs (124M, SlimPajama; Schaipp et al. 2025 logs).
 Each law is fitted to the validation loss of the constant-LR run plus one WSD cooldown and predicts
-the other cooldowns (length and shape); the table gives held-out R^2 on the cooldown segments and the
-worst relative error of the final loss."""
+the other cooldowns (length and shape); panel titles give held-out R^2 on the cooldown segments and the
+worst relative error of the final loss, summarized in the last panel. river_valley_2 adds a second,
+slow group of hill directions to the river-valley law."""
 
 MAIN = "full-stable-124m_lr0.001_sched_wsd_warmup300_decay_linear_0.0_iter50000"
 
@@ -19,7 +20,8 @@ MAIN = "full-stable-124m_lr0.001_sched_wsd_warmup300_decay_linear_0.0_iter50000"
 class Config:
     fit_branch: str = "ann124-0.2_lr0.001_sched_wsd_warmup300_decay_linear_0.2_iter25000"
     max_step: int = 50000          # only runs ending by this step
-    laws: tuple[str, ...] = ("multi_power", "lr_annealing", "convex_bound", "river_valley")
+    laws: tuple[str, ...] = ("multi_power", "lr_annealing", "convex_bound", "river_valley",
+                             "river_valley_2")
     max_nfev: int = 300
     min_step: int = 1000           # fit / score from this step (the first 1000 steps are transient)
 
@@ -106,10 +108,13 @@ def plot(data: dict):
 
     laws = list(data["law"])
     names = list(data["curve"])
-    fig, axes = plt.subplots(1, len(laws), figsize=(3.0 * len(laws), 3.0), sharey=True, squeeze=False)
+    ncols = 3
+    nrows = -(-(len(laws) + 1) // ncols)            # one panel per law, then the summary
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.9 * nrows), squeeze=False)
+    flat = list(axes.ravel())
     cmap = plt.get_cmap("viridis")
     for j, law in enumerate(laws):
-        ax = axes[0, j]
+        ax = flat[j]
         ax.plot(data["obs_steps/main"], data["obs/main"], color="0.6", lw=1, label="constant LR (fit)")
         ax.plot(data["obs_steps/fit"], data["obs/fit"], "k.", ms=2, label="cooldown (fit)")
         for i, n in enumerate(names):
@@ -125,10 +130,26 @@ def plot(data: dict):
                      fontsize=8)
         ax.set_xlabel("step")
         ax.set_ylim(2.85, 3.5)
-        if j == 0:
+        if j % ncols == 0:
             ax.set_ylabel("validation loss (nats/token)")
+        else:
+            ax.tick_params(labelleft=False)
+        if j == 0:
             ax.plot([], [], "-", color=cmap(0.5), label="held-out: law (line), data (dots)")
             ax.legend(fontsize=6, loc="upper right")
+    ax = flat[len(laws)]
+    y = np.arange(len(laws))
+    ax.barh(y, 100 * data["worst_final"], color="0.55")
+    for yi, v in zip(y, data["worst_final"]):
+        ax.text(100 * v, yi, f" {100 * v:.2f}%", va="center", fontsize=7)
+    ax.set_yticks(y)
+    ax.set_yticklabels(laws, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 130 * float(np.max(data["worst_final"])))
+    ax.set_xlabel("worst final-loss error, held out (%)")
+    ax.set_title("summary", fontsize=8)
+    for ax in flat[len(laws) + 1:]:
+        ax.set_visible(False)
     return fig
 
 
@@ -143,3 +164,8 @@ def check(data: dict) -> None:
             assert worst[n] < 0.03, (n, worst[n])
     if "convex_bound" in r2 and "river_valley" in r2:
         assert r2["convex_bound"] < r2["river_valley"]
+    # a second, slow group of hill directions lets part of the drop come late, as on the real
+    # runs: better held-out cooldowns than one group
+    if "river_valley_2" in r2:
+        assert r2["river_valley_2"] > r2["river_valley"], (r2["river_valley_2"], r2["river_valley"])
+        assert worst["river_valley_2"] < min(0.01, worst["river_valley"]), worst
