@@ -235,3 +235,15 @@ def test_river_valley_2_steady_state_is_the_sum_of_both_groups():
     want = 0.1 * 3.0 / (2 * (2 - 0.2)) + 0.1 * 1.0 / (2 * (2 - 0.05))
     assert y[-1] == pytest.approx(want, rel=1e-10)
     np.testing.assert_array_equal(one, two)
+
+
+def test_predict_at_steps_accepts_a_user_defined_law():
+    # compiled evaluators were looked up by name in LAWS: an unregistered Law raised KeyError
+    import dataclasses
+
+    mine = dataclasses.replace(L.RIVER_VALLEY, name="my_river_valley")
+    e, steps = SCHEDULES["wsd"], np.array([0, 50, 159])
+    with jax.enable_x64(True):
+        got = np.asarray(L.predict(mine, PARAMS["river_valley"], e, steps=steps))
+        want = np.asarray(L.predict("river_valley", PARAMS["river_valley"], e, steps=steps))
+    np.testing.assert_array_equal(got, want)
