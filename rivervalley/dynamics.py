@@ -148,8 +148,24 @@ def _init_state(params: PyTree, optimizer: Callable | None, schedule: Callable,
     return SimState(params, opt_state, jnp.asarray(step, jnp.int32), jnp.asarray(-1, jnp.int32))
 
 
-#: Steps between divergence checks on the fast path (see :func:`_run_one`).
+#: Steps between divergence checks on the fast path, at most (see :func:`_run_one`).
 CHECK_EVERY = 64
+
+
+def _block_size(n: int) -> int:
+    """The block length for n steps: n itself up to CHECK_EVERY, else the largest divisor of n in
+    [CHECK_EVERY / 4, CHECK_EVERY] (one block length: each length compiles its own fast and replay
+    loops, ~1 s each), else CHECK_EVERY (and a shorter last block).
+
+    >>> [_block_size(n) for n in (7, 64, 100, 4000, 10_000, 4096, 10_007)]
+    [7, 64, 50, 50, 50, 64, 64]
+    """
+    if n <= CHECK_EVERY:
+        return n
+    for size in range(CHECK_EVERY, CHECK_EVERY // 4 - 1, -1):
+        if n % size == 0:
+            return size
+    return CHECK_EVERY
 
 
 def _run_one(problem, schedule, noise, state: SimState, key: Array, stop: Array | None = None, *,
@@ -242,8 +258,9 @@ def _run_one(problem, schedule, noise, state: SimState, key: Array, stop: Array 
         return jax.lax.cond(n_bad > 0, replay, lambda: fast)
 
     def run(s: SimState, n: int) -> SimState:
-        """n steps as full blocks of CHECK_EVERY steps and one shorter block."""
-        size = min(n, CHECK_EVERY)
+        """n steps as equal blocks (see :func:`_block_size`), or as blocks of CHECK_EVERY steps
+        and one shorter block."""
+        size = _block_size(n)
         n_blocks, rest = divmod(n, size)
         if n_blocks > 1:
             s = jax.lax.scan(lambda c, _: (block(c, size), None), s, None, length=n_blocks)[0]
