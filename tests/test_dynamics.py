@@ -246,16 +246,19 @@ def test_sweep_validation():
 
 
 def test_sharded_sweep_matches_single_device():
-    """Four host devices (XLA_FLAGS) give the same numbers as one."""
+    """Four host devices (XLA_FLAGS) give the same numbers as one, and the same divergence steps:
+    the block check's collective (any run bad -> replay) reduces across the devices' shards."""
     script = textwrap.dedent("""
         import jax, jax.numpy as jnp, numpy as np
         import rivervalley as rv
-        batch = rv.stack([rv.schedules.wsd(p, 200, decay=0.2) for p in (0.02, 0.04, 0.06)])
-        res = rv.sweep(rv.landscapes.standard_toy(), jnp.zeros(2), batch, num_steps=200,
+        peaks = (0.02, 0.04, 0.06, 0.12)          # 0.12 * 20 = 2.4 > 2: diverges
+        batch = rv.stack([rv.schedules.wsd(p, 400, decay=0.2) for p in peaks])
+        res = rv.sweep(rv.landscapes.standard_toy(), jnp.zeros(2), batch, num_steps=400,
                        seeds=5, noise=rv.noise.hill_only(1.0), key=jax.random.key(0),
-                       batched=("schedule",), record_every=20)
+                       batched=("schedule",), record_every=200)
         print(len(jax.devices()))
-        np.save("OUT", np.asarray(res.trajectory.loss))
+        np.save("OUT", np.concatenate([np.asarray(res.trajectory.loss).ravel(),
+                                       res.diverged_at.ravel().astype(float)]))
     """)
     outs = []
     for n in (1, 4):
@@ -269,6 +272,8 @@ def test_sharded_sweep_matches_single_device():
         outs.append(np.load(path))
         os.remove(path)
     np.testing.assert_array_equal(outs[0], outs[1])
+    diverged = outs[0][-20:].reshape(5, 4)
+    assert (diverged[:, 3] > 0).all() and (diverged[:, :3] == -1).all(), diverged
 
 
 def test_a_plan_compiles_once_and_its_records_are_unique_steps():
