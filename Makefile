@@ -12,14 +12,22 @@ export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0.5
 
 install: $(STAMP)
 
+# The optional torch extra, for the tests that drive a real torch LambdaLR. Pinned: 2.13.0 is a
+# CPU wheel (an unpinned torch pulls a CUDA build of several GB).
+TORCH_STAMP := $(VENV)/.torch-stamp
+$(TORCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[test,torch]"
+	touch $(TORCH_STAMP)
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
-test: install
-	$(BIN)/python -m pytest -q -n 2 --durations=15
+# The suite and every docstring example of the package.
+test: install $(TORCH_STAMP)
+	$(BIN)/python -m pytest -q -n 2 --durations=15 --doctest-modules tests rivervalley
 
 figures: install
 	$(BIN)/rivervalley figures --out figures
