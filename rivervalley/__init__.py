@@ -18,6 +18,7 @@ from rivervalley import (
     laws,
     noise,
     plans,
+    plotting,
     schedules,
     theory,
     transformer,
@@ -44,7 +45,7 @@ def explore(num_steps: int = 4000, **settings):
     return _explore(num_steps=num_steps, **settings)
 
 
-__all__ = ["bigram", "export", "hessian", "landscapes", "laws", "noise", "plans", "schedules",
+__all__ = ["bigram", "export", "hessian", "landscapes", "laws", "noise", "plans", "plotting", "schedules",
            "theory", "transformer", "simulate", "sweep", "run_plan",
            "stack", "explore", "Trajectory", "SimState", "SweepResult", "PlanResult", "DivergenceError",
            "__version__"]

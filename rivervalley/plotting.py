@@ -312,6 +312,88 @@ def plot_heatmap(ax, x: np.ndarray, y: np.ndarray, z: np.ndarray, *, log: bool =
     return mesh
 
 
+def mean_sem(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error of the mean over ``axis`` (seeds), ignoring NaN (diverged runs).
+
+    The standard error is ``std(ddof=1) / sqrt(n)`` with ``n`` the number of finite values; it
+    is NaN where fewer than two values are finite.
+
+    Example:
+        >>> m, se = mean_sem(np.array([[1.0, 2.0], [3.0, 4.0]]))
+        >>> print(m.tolist(), [round(float(x), 3) for x in se])
+        [2.0, 3.0] [1.0, 1.0]
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n = np.sum(np.isfinite(v), axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nanmean(v, axis=axis) if v.size else np.full(np.delete(v.shape, axis), np.nan)
+        sd = np.nanstd(v, axis=axis, ddof=1) if np.max(n, initial=0) > 1 else np.full_like(mean, np.nan)
+        sem = np.where(n > 1, sd / np.sqrt(np.maximum(n, 1)), np.nan)
+    return mean, sem
+
+
+def plot_sweep(ax, result: Any, *, batch: int | Any = None, labels=None, parts: bool = False,
+               colors_=None, band: float = 1.0, log: bool = False):
+    """A sweep's loss curves as the seed mean with a +- ``band`` standard-error band, one curve
+    per batch entry (configuration); optionally its river and hill parts (thin, same colour,
+    dashed river / dotted hill).
+
+    Args:
+        ax: the axes.
+        result: a :class:`rivervalley.SweepResult` (arrays (seeds, batch, records)).
+        batch: which batch entries to draw (an index or a sequence; default all).
+        labels: one legend label per drawn entry (default ``"config b"``).
+        parts: also draw the river and hill parts (their seed means).
+        colors_: one colour per drawn entry (default :data:`colors`).
+        band: the band's half-width in standard errors (0: no band).
+        log: log-scale the loss axis.
+
+    Returns:
+        The ``Line2D`` of each drawn mean curve.
+    """
+    traj = result.trajectory
+    loss = np.asarray(traj.loss)
+    if loss.ndim != 3:
+        raise ValueError(f"result.trajectory.loss has shape {loss.shape}; a SweepResult has "
+                         "(seeds, batch, records)")
+    n_batch = loss.shape[1]
+    idx = list(range(n_batch)) if batch is None else list(np.atleast_1d(batch))
+    for b in idx:
+        if not 0 <= int(b) < n_batch:
+            raise ValueError(f"batch={batch!r} holds {b}, outside [0, {n_batch - 1}]")
+    if labels is not None and len(labels) != len(idx):
+        raise ValueError(f"labels has {len(labels)} entries for {len(idx)} drawn batch entries")
+    steps = np.asarray(traj.steps)
+    steps = steps.reshape(-1, steps.shape[-1])[0] if steps.ndim > 1 else steps
+    cols = colors if colors_ is None else colors_
+    lines = []
+    for i, b in enumerate(idx):
+        c = cols[i % len(cols)]
+        mean, sem = mean_sem(loss[:, int(b)], axis=0)
+        (line,) = ax.plot(steps, mean, color=c, lw=1.5,
+                          label=f"config {b}" if labels is None else labels[i])
+        if band > 0 and loss.shape[0] > 1:
+            ax.fill_between(steps, mean - band * sem, mean + band * sem, color=c, alpha=0.25,
+                            lw=0)
+        if parts:
+            for name, ls in (("river_loss", (0, (4, 2))), ("hill_loss", (0, (1, 1.5)))):
+                m, _ = mean_sem(np.asarray(getattr(traj, name))[:, int(b)], axis=0)
+                ax.plot(steps, m, color=c, lw=0.9, ls=ls)
+        lines.append(line)
+    if parts:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color="0.3", lw=0.9, ls=(0, (4, 2)), label="river part"),
+                   Line2D([], [], color="0.3", lw=0.9, ls=(0, (1, 1.5)), label="hill part")]
+        ax.add_artist(ax.legend(handles=handles, loc="upper right", frameon=False))
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"loss (mean +- {band:g} s.e. over {loss.shape[0]} seeds)" if band > 0
+                  and loss.shape[0] > 1 else "loss")
+    return lines
+
+
 __all__ = ["STYLE", "colors", "PART_COLORS", "lr_cmap", "lr_norm", "lr_color", "lr_colorbar",
            "plot_schedule", "plot_loss", "loss_grid", "plot_contour", "plot_trajectory",
-           "plot_surface", "plot_heatmap"]
+           "plot_surface", "plot_heatmap", "mean_sem", "plot_sweep"]

@@ -119,3 +119,39 @@ def test_plot_surface_and_heatmap(rc_guard, grid):
         P.plot_heatmap(ax, x, y, z.T)
     plt.close(fig)
     plt.close(fig2)
+
+
+def test_mean_sem_matches_the_definition_and_ignores_nan():
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(7, 5))
+    m, se = P.mean_sem(v)
+    np.testing.assert_allclose(m, v.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(se, v.std(0, ddof=1) / np.sqrt(7), rtol=1e-12)
+    v[0, 2] = np.nan  # a diverged seed leaves the others' statistics
+    m, se = P.mean_sem(v)
+    np.testing.assert_allclose(m[2], v[1:, 2].mean(), rtol=1e-12)
+    np.testing.assert_allclose(se[2], v[1:, 2].std(ddof=1) / np.sqrt(6), rtol=1e-12)
+    assert np.isnan(P.mean_sem(v[:1])[1]).all()
+
+
+def test_plot_sweep_draws_mean_and_band_per_config(rc_guard):
+    import jax
+
+    valley = rv.landscapes.standard_toy()
+    scheds = rv.stack([rv.schedules.wsd(0.03, 200, decay=0.05), rv.schedules.wsd(0.03, 200, decay=0.4)])
+    res = rv.sweep(valley, valley.init_params(), scheds, num_steps=200, seeds=4,
+                   key=jax.random.key(1), noise=rv.noise.hill_only(1.0), batched=("schedule",),
+                   record_every=20)
+    fig, ax = plt.subplots()
+    lines = P.plot_sweep(ax, res, labels=["WSD 5%", "WSD 40%"], parts=True)
+    assert [ln.get_label() for ln in lines] == ["WSD 5%", "WSD 40%"]
+    # the drawn curve is the seed mean of the records
+    loss = np.asarray(res.trajectory.loss)
+    np.testing.assert_allclose(lines[1].get_ydata(), loss[:, 1].mean(0), rtol=1e-6)
+    assert len(ax.collections) == 2  # one s.e. band per configuration
+    assert len(ax.lines) == 2 * 3  # mean + river + hill per configuration
+    with pytest.raises(ValueError, match="batch"):
+        P.plot_sweep(ax, res, batch=5)
+    with pytest.raises(ValueError, match="labels"):
+        P.plot_sweep(ax, res, labels=["one"])
+    plt.close(fig)
