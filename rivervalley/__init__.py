@@ -19,6 +19,7 @@ from rivervalley import (
     noise,
     plans,
     plotting,
+    results_io,
     schedules,
     theory,
     transformer,
@@ -45,7 +46,7 @@ def explore(num_steps: int = 4000, **settings):
     return _explore(num_steps=num_steps, **settings)
 
 
-__all__ = ["bigram", "export", "hessian", "landscapes", "laws", "noise", "plans", "plotting", "schedules",
-           "theory", "transformer", "simulate", "sweep", "run_plan",
-           "stack", "explore", "Trajectory", "SimState", "SweepResult", "PlanResult", "DivergenceError",
-           "__version__"]
+__all__ = ["bigram", "export", "hessian", "landscapes", "laws", "noise", "plans", "plotting",
+           "results_io", "schedules", "theory", "transformer", "simulate", "sweep", "run_plan",
+           "stack", "explore", "Trajectory", "SimState", "SweepResult", "PlanResult",
+           "DivergenceError", "__version__"]
