@@ -19,6 +19,16 @@ Problems (``TableModel``, ``FactorizedModel``) follow the engine's protocol: ``l
 ``sample_loss(params, key)`` (a real minibatch, so the SGD noise is sampling noise) and
 ``decompose`` (river = deterministic tokens, hill = stochastic tokens).
 
+**The split is of the excess over the entropy floor.** ``decompose`` returns
+
+    loss = river_loss + hill_loss + entropy_floor,
+
+with ``river_loss = sum_{x det} p(x) KL(q_x || softmax z_x)`` (the deterministic rows; their
+entropy is 0, so this is their whole loss), ``hill_loss`` the same sum over the stochastic rows
+(their loss minus their entropy) and ``entropy_floor = H`` in the extras, the part no model can
+remove. Both parts are >= 0 and go to 0 at the true distribution, like the river and hill losses
+of a landscape; the floor is reported beside them, never inside the hill part.
+
 **Predicted stochastic-token plateau** (quadratic approximation at the stochastic optimum, SGD with
 batch size ``B`` at constant ``eta``): the minibatch gradient covariance of the stochastic rows is
 ``Sigma = H / B`` (the Fisher equals the Hessian at the optimum; rows are exclusive events, so
@@ -45,6 +55,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rivervalley._validate import check_int, check_key, check_real, fmt, is_traced
+
 __all__ = [
     "BigramData",
     "make_data",
@@ -61,13 +73,17 @@ _MARGINALS = ("uniform", "stationary")
 def entropy_rows(probs: jax.Array) -> jax.Array:
     """Entropy in nats of every row of a stochastic matrix, ``-sum_y q(y) log q(y)`` (0 log 0 = 0).
 
+    Only exact zeros are dropped: a NaN or negative entry makes its row's entropy NaN (a broken
+    distribution is never reported as a certain one).
+
     Example:
         >>> import jax.numpy as jnp
         >>> print(round(float(entropy_rows(jnp.array([[0.5, 0.5], [1.0, 0.0]]))[0]), 4))
         0.6931
     """
-    safe = jnp.where(probs > 0, probs, 1.0)
-    return -jnp.sum(jnp.where(probs > 0, probs * jnp.log(safe), 0.0), axis=-1)
+    zero = probs == 0
+    safe = jnp.where(zero, 1.0, probs)  # log of a negative or NaN entry stays NaN
+    return -jnp.sum(jnp.where(zero, 0.0, probs * jnp.log(safe)), axis=-1)
 
 
 @dataclass(frozen=True)
@@ -117,15 +133,19 @@ class BigramData:
         b = jnp.zeros((v,), self.probs.dtype).at[-1].set(1.0)
         return jnp.linalg.solve(a, b)
 
-    def sample_pairs(self, key: jax.Array, num: int) -> tuple[jax.Array, jax.Array]:
+    def sample_pairs(self, num: int, *, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``num`` i.i.d. pairs: ``x ~ p``, ``y ~ q_x``. Returns int arrays ``(x, y)``."""
+        num = check_int("num", num, lo=1)
+        check_key("key", key)
         kx, ky = jax.random.split(key)
         x = jax.random.categorical(kx, _log(self.marginal), shape=(num,))
         y = jax.random.categorical(ky, _log(self.probs[x]), axis=-1)
         return x, y
 
-    def sample_sequence(self, key: jax.Array, length: int) -> jax.Array:
+    def sample_sequence(self, length: int, *, key: jax.Array) -> jax.Array:
         """A Markov-chain sequence of ``length`` tokens, started from the marginal."""
+        length = check_int("length", length, lo=1)
+        check_key("key", key)
         k0, kr = jax.random.split(key)
         x0 = jax.random.categorical(k0, _log(self.marginal))
         logp = _log(self.probs)
@@ -206,21 +226,21 @@ def make_data(
         >>> print(int(d.is_det.sum()), round(float(d.marginal.sum()), 6))
         4 1.0
     """
-    if not (isinstance(vocab_size, (int, np.integer)) and vocab_size >= 2):
-        raise ValueError(f"vocab_size={vocab_size!r} must be an integer >= 2")
-    if not 0.0 <= det_fraction <= 1.0:
-        raise ValueError(f"det_fraction={det_fraction} is outside [0, 1]")
-    if logit_scale < 0:
-        raise ValueError(f"logit_scale={logit_scale} is outside [0, inf)")
-    if distribution not in _DISTRIBUTIONS:
+    v = check_int("vocab_size", vocab_size, lo=2)
+    for name, value in (("det_fraction", det_fraction), ("logit_scale", logit_scale),
+                        ("concentration", concentration), ("smoothing", smoothing)):
+        if np.ndim(value) != 0 or is_traced(value):
+            raise ValueError(f"{name}={fmt(value)} must be a concrete scalar")
+    check_real("det_fraction", det_fraction, lo=0.0, hi=1.0)
+    check_real("logit_scale", logit_scale, lo=0.0, what="the softmax rows' logit scale s")
+    if not isinstance(distribution, str) or distribution not in _DISTRIBUTIONS:
         raise ValueError(f"distribution={distribution!r} is not one of {_DISTRIBUTIONS}")
-    if concentration <= 0:
-        raise ValueError(f"concentration={concentration} is outside (0, inf)")
-    if not 0.0 < smoothing <= 1.0:
-        raise ValueError(f"smoothing={smoothing} is outside (0, 1]")
-    if marginal not in _MARGINALS:
+    check_real("concentration", concentration, lo=0.0, lo_open=True,
+               what="the Dirichlet alpha")
+    check_real("smoothing", smoothing, lo=0.0, hi=1.0, lo_open=True)
+    if not isinstance(marginal, str) or marginal not in _MARGINALS:
         raise ValueError(f"marginal={marginal!r} is not one of {_MARGINALS}")
-    v = int(vocab_size)
+    check_key("key", key)
     n_det = int(round(det_fraction * v))
     if marginal == "stationary" and n_det == v:
         raise ValueError(
@@ -233,6 +253,11 @@ def make_data(
     is_det = np.zeros(v, bool)
     is_det[det_ids] = True
     rows = np.array(rows, np.float64)  # a writable copy
+    if not np.all(np.isfinite(rows)) or np.any(rows.sum(-1) <= 0):
+        culprit = (f"logit_scale={fmt(logit_scale)}" if distribution == "softmax"
+                   else f"concentration={fmt(concentration)}")
+        raise ValueError(f"{culprit} gives non-finite or empty next-token rows in "
+                         f"{np.dtype(jnp.result_type(float)).name}; choose a moderate value")
     rows /= rows.sum(-1, keepdims=True)
 
     # Successors: det token number i (in order) maps to a stochastic token or a later det token.
@@ -289,31 +314,37 @@ class _BigramProblem:
         """
         if self.batch_size is None:
             return self.loss(params)
-        x, y = self.data.sample_pairs(key, self.batch_size)
+        x, y = self.data.sample_pairs(self.batch_size, key=key)
         z = self.logits(params)[x]
         return jnp.mean(jax.nn.logsumexp(z, axis=-1) - jnp.take_along_axis(z, y[:, None], -1)[:, 0])
 
     def decompose(self, params: Any) -> dict[str, jax.Array]:
-        """Split by token class.
+        """Split by token class, of the excess over the entropy floor (module docstring):
+        ``loss = river_loss + hill_loss + entropy_floor``.
 
-        Keys: ``loss``; ``river_loss`` = sum over deterministic tokens of ``p(x) row_loss(x)``;
-        ``hill_loss`` = the same over stochastic tokens (so ``loss = river_loss + hill_loss``);
-        ``excess_loss = loss - H``; ``det_loss`` / ``stoch_loss``: per-class means (weighted by
-        ``p(x)`` within the class); ``stoch_excess = stoch_loss - mean stochastic entropy``.
+        Keys: ``loss`` (the population loss); ``river_loss`` = sum over deterministic tokens of
+        ``p(x) (row_loss(x) - H(q_x))`` (their entropy is 0); ``hill_loss`` = the same over
+        stochastic tokens; extras: ``entropy_floor = H``; ``excess_loss = river_loss +
+        hill_loss``; ``det_loss`` / ``stoch_loss``: per-class mean losses (weighted by ``p(x)``
+        within the class); ``stoch_excess = stoch_loss - mean stochastic entropy``.
         """
         d = self.data
         rl = self.row_loss(params)
         w = d.marginal * rl
-        river = jnp.sum(jnp.where(d.is_det, w, 0.0))
-        hill = jnp.sum(jnp.where(d.is_det, 0.0, w))
+        excess = d.marginal * (rl - d.row_entropy())  # p(x) KL(q_x || model row): >= 0
+        river = jnp.sum(jnp.where(d.is_det, excess, 0.0))
+        hill = jnp.sum(jnp.where(d.is_det, 0.0, excess))
+        det_total = jnp.sum(jnp.where(d.is_det, w, 0.0))
+        stoch_total = jnp.sum(jnp.where(d.is_det, 0.0, w))
         pd, ps = d.class_mass()
-        stoch_loss = hill / jnp.maximum(ps, 1e-30)
+        stoch_loss = stoch_total / jnp.maximum(ps, 1e-30)
         return {
-            "loss": river + hill,
+            "loss": jnp.sum(w),
             "river_loss": river,
             "hill_loss": hill,
-            "excess_loss": river + hill - d.entropy(),
-            "det_loss": river / jnp.maximum(pd, 1e-30),
+            "entropy_floor": d.entropy(),
+            "excess_loss": river + hill,
+            "det_loss": det_total / jnp.maximum(pd, 1e-30),
             "stoch_loss": stoch_loss,
             "stoch_excess": stoch_loss - d.stoch_entropy(),
         }
@@ -344,12 +375,24 @@ class TableModel(_BigramProblem):
     data: BigramData
     batch_size: int | None = 32
 
-    def init_params(self, *, key: jax.Array | None = None, scale: float = 0.0) -> dict:
-        """``W = scale * N(0, 1)`` (zeros by default: the uniform predictor, loss ``log V``)."""
+    @property
+    def param_shape(self) -> dict:
+        """The shape of one point: ``{"W": (V, V)}``."""
         v = self.data.vocab_size
-        if scale == 0.0 or key is None:
-            return {"W": jnp.zeros((v, v))}
-        return {"W": scale * jax.random.normal(key, (v, v))}
+        return {"W": (v, v)}
+
+    def init_params(self, *, key: jax.Array | None = None, scale: float = 0.0) -> dict:
+        """``W = scale * N(0, 1)`` (zeros by default: the uniform predictor, loss ``log V``);
+        ``key`` is required when ``scale != 0``."""
+        check_real("scale", scale)
+        v = self.data.vocab_size
+        if is_traced(scale) or scale != 0.0:
+            if key is None:
+                raise ValueError(f"init_params(scale={fmt(scale)}) draws random weights: pass "
+                                 "key=jax.random.key(seed)")
+            check_key("key", key)
+            return {"W": scale * jax.random.normal(key, (v, v))}
+        return {"W": jnp.zeros((v, v))}
 
     def optimum_params(self, det_margin: float = 0.0) -> dict:
         """``W = log q`` on stochastic rows (their exact optimum); deterministic rows get
@@ -400,9 +443,17 @@ class FactorizedModel(_BigramProblem):
     width: int = 16
     batch_size: int | None = 32
 
+    @property
+    def param_shape(self) -> dict:
+        """The shape of one point: ``{"E": (V, d), "U": (d, V)}``."""
+        v, d = self.data.vocab_size, self.width
+        return {"E": (v, d), "U": (d, v)}
+
     def init_params(self, *, key: jax.Array, scale: float = 1.0) -> dict:
         """``E ~ N(0, scale^2)``, ``U ~ N(0, scale^2 / d)`` (logits of order ``scale``; the zero
         init is a saddle)."""
+        check_key("key", key)
+        check_real("scale", scale)
         ke, ku = jax.random.split(key)
         v, d = self.data.vocab_size, self.width
         return {
@@ -432,6 +483,11 @@ def predicted_plateau(
     over the eigenvalues ``lambda_i`` of the stochastic Hessian blocks ``p(x)(diag q_x - q_x q_x^T)``
     (``t = num_steps`` steps from the optimum; ``None`` for the steady state
     ``~ eta tr(H) / (4B)``). Divide by ``P(stochastic)`` for the per-class ``stoch_excess``.
+    The total is the ``hill_loss`` of :meth:`TableModel.decompose` (an excess over the floor).
+
+    Needs ``learning_rate > 0`` finite with ``eta lambda_max < 2`` (beyond it SGD diverges on the
+    sharpest stochastic row: no plateau, a ``ValueError``), ``batch_size`` an integer >= 1 and
+    ``num_steps`` None or an integer >= 0.
 
     Example:
         >>> import jax
@@ -440,11 +496,24 @@ def predicted_plateau(
         >>> print(round(float(b / a), 2))  # ~ eta ratio, slightly more (1 / (2 - eta lambda))
         2.03
     """
+    if not isinstance(data, BigramData):
+        raise TypeError(f"data={fmt(data)} must be a BigramData (rivervalley.bigram.make_data), "
+                        f"not {type(data).__name__}")
+    check_real("learning_rate", learning_rate, lo=0.0, lo_open=True, what="a learning rate")
+    batch_size = check_int("batch_size", batch_size, lo=1)
+    if num_steps is not None:
+        num_steps = check_int("num_steps", num_steps, lo=0)
     q = data.probs
     h = jax.vmap(jnp.diag)(q) - q[:, :, None] * q[:, None, :]
     h = data.marginal[:, None, None] * h
     lam = jnp.linalg.eigvalsh(h)  # (V, V)
     lam = jnp.where(data.is_det[:, None], 0.0, jnp.maximum(lam, 0.0))
+    if not is_traced((learning_rate, lam)):
+        el = float(np.max(np.asarray(learning_rate) * np.asarray(lam)))
+        if not el < 2.0:
+            raise ValueError(f"learning_rate={fmt(learning_rate)} times the largest stochastic "
+                             f"curvature is {el:.4g}, outside [0, 2): SGD diverges on that row, "
+                             "no plateau")
     eta = learning_rate
     terms = lam / (2.0 - eta * lam)
     if num_steps is not None:

@@ -11,7 +11,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
+
+from rivervalley._validate import check_int, check_key, fmt
 
 __all__ = [
     "hvp",
@@ -73,8 +76,12 @@ def lanczos_top_k(
         >>> print([round(float(x), 4) for x in w])
         [10.0, 9.0]
     """
-    if isinstance(dim_or_params, int):
-        dim = dim_or_params
+    check_key("key", key)
+    check_int("k", k, lo=1)
+    if num_iters is not None:
+        check_int("num_iters", num_iters, lo=1)
+    if isinstance(dim_or_params, (int, np.integer)) and not isinstance(dim_or_params, bool):
+        dim = int(dim_or_params)
         unravel = None
         flat_mv = matvec
         dtype = jnp.result_type(float)
@@ -157,9 +164,48 @@ def top_eigenpairs(
         [5.0, 2.0]
     """
     key = jax.random.key(0) if key is None else key
+    _check_problem(problem)
     return lanczos_top_k(
         lambda v: hvp(problem.loss, params, v), params, k, num_iters=num_iters, key=key
     )
+
+
+def _check_problem(problem: Any) -> None:
+    if not callable(getattr(problem, "loss", None)):
+        raise TypeError(f"problem={fmt(problem)} must have a loss(params) method, not "
+                        f"{type(problem).__name__}")
+
+
+def _shape_leaves(shapes: Any) -> list[tuple[int, ...]]:
+    """The leaves of a pytree of shape tuples (a bare tuple is one shape)."""
+    return jax.tree.leaves(shapes, is_leaf=lambda x: isinstance(x, tuple)
+                           and all(isinstance(n, (int, np.integer)) for n in x))
+
+
+def _is_stacked(problem: Any, params: Any) -> bool:
+    """Whether ``params`` is a stack of records (a leading axis on every leaf) or one point,
+    decided from the problem's declared ``param_shape`` (one point's shape: a tuple, or a pytree
+    of tuples like the params)."""
+    declared = getattr(problem, "param_shape", None)
+    if declared is None and hasattr(problem, "sharpness") and hasattr(problem, "to_local"):
+        declared = (int(np.shape(problem.sharpness)[-1]) + 1,)  # a river valley: x in R^d
+    if declared is None:
+        raise ValueError(
+            f"sharpness_along cannot tell whether params (leaf shapes "
+            f"{[np.shape(a) for a in jax.tree.leaves(params)]}) is one point or a stack of "
+            f"records: {type(problem).__name__} states no param_shape. Pass a Trajectory, or "
+            "stacked=True (a leading records axis) / stacked=False (one point)")
+    want = _shape_leaves(declared)
+    got = [tuple(np.shape(a)) for a in jax.tree.leaves(params)]
+    if len(want) != len(got):
+        raise ValueError(f"params has {len(got)} leaves; {type(problem).__name__} takes "
+                         f"{len(want)} (param_shape={declared})")
+    if all(g == tuple(w) for g, w in zip(got, want)):
+        return False
+    if all(len(g) == len(w) + 1 and g[1:] == tuple(w) for g, w in zip(got, want)):
+        return True
+    raise ValueError(f"params has leaf shapes {got}: neither one point (param_shape={declared}) "
+                     "nor a stack of them with a leading records axis")
 
 
 def sharpness_along(
@@ -169,38 +215,65 @@ def sharpness_along(
     *,
     num_iters: int | None = None,
     key: jax.Array | None = None,
+    stacked: bool | None = None,
 ) -> jax.Array:
-    """Top-``k`` Hessian eigenvalues at every recorded step of a trajectory.
+    """Top-``k`` Hessian eigenvalues at every recorded step of a trajectory (or at one point).
 
     Compare the first column with the stability threshold ``2 / eta_t`` of GD at that step.
 
     Args:
         problem: has ``loss(params)``.
-        trajectory: a ``Trajectory`` (its ``params``) or a params pytree with a leading records axis.
+        trajectory: a ``Trajectory`` (its ``params``, stacked along the records), or a params
+            pytree: a stack of records (a leading axis on every leaf) or one point.
         k: eigenvalues per record.
+        stacked: whether a params pytree has a leading records axis. ``None``: a ``Trajectory``
+            is stacked, and for a pytree the problem's ``param_shape`` (the shape of one point,
+            stated by landscapes and the bigram / transformer models) decides; a problem that
+            states none needs ``stacked=True`` or ``False``. One point is never mistaken for a
+            stack of scalar records (that took the Hessian of ``loss`` at a scalar and summed
+            the eigenvalues).
 
     Returns:
-        ``(num_records, k)`` array, descending along the last axis.
+        ``(num_records, k)`` array, descending along the last axis; ``(k,)`` for one point.
 
     Example:
         >>> import jax.numpy as jnp
         >>> class Quad:
         ...     def loss(self, x): return 0.25 * jnp.sum(x ** 4) + 0.5 * jnp.sum(x ** 2)
-        >>> s = sharpness_along(Quad(), jnp.array([[0.0, 0.0], [1.0, 0.0]]))
+        >>> s = sharpness_along(Quad(), jnp.array([[0.0, 0.0], [1.0, 0.0]]), stacked=True)
         >>> print([round(float(x), 4) for x in s[:, 0]])  # 1 + 3 x^2
         [1.0, 4.0]
     """
-    stacked = getattr(trajectory, "params", trajectory)
-    stacked = jax.tree_util.tree_map(jnp.asarray, stacked)
+    _check_problem(problem)
+    if stacked is not None and not isinstance(stacked, (bool, np.bool_)):
+        raise ValueError(f"stacked={stacked!r} must be None, True or False")
+    is_traj = hasattr(trajectory, "params") and hasattr(trajectory, "steps")
+    params = jax.tree_util.tree_map(jnp.asarray, getattr(trajectory, "params", trajectory))
+    if is_traj:
+        if stacked is False:
+            raise ValueError("stacked=False contradicts a Trajectory (its params are stacked "
+                             "along the records)")
+        stacked = True
+    elif stacked is None:
+        stacked = _is_stacked(problem, params)
     key = jax.random.key(0) if key is None else key
-    first = jax.tree_util.tree_map(lambda a: a[0], stacked)
+    check_key("key", key)
+    check_int("k", k, lo=1)
+    if not stacked:
+        return top_eigenpairs(problem, params, k, num_iters=num_iters, key=key)[0]
+    leaves = jax.tree.leaves(params)
+    lengths = {np.shape(a)[0] if np.ndim(a) else None for a in leaves}
+    if not leaves or None in lengths or len(lengths) != 1:
+        raise ValueError(f"a stack of records has one leading axis of the same length on every "
+                         f"leaf; got leaf shapes {[np.shape(a) for a in leaves]}")
+    first = jax.tree_util.tree_map(lambda a: a[0], params)
 
     def one(p):
         return lanczos_top_k(
             lambda v: hvp(problem.loss, p, v), first, k, num_iters=num_iters, key=key
         )[0]
 
-    return jax.lax.map(jax.jit(one), stacked)
+    return jax.lax.map(jax.jit(one), params)
 
 
 def split_displacement(

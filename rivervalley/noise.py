@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rivervalley._validate import check_int, check_key, check_real, fmt
+
 Array = Any
 
 
@@ -57,7 +59,7 @@ def _key_words(key: Array) -> tuple[Array, Array]:
     return data[0], data[-1]
 
 
-def hash_bits(key: Array, step: Array, size: int, stream: int = 0) -> Array:
+def hash_bits(step: Array, size: int, *, key: Array, stream: int = 0) -> Array:
     """``size`` pseudo-random uint32 words, a pure function of (key, step, stream, index)."""
     s0, s1 = _key_words(key)
     t = jnp.asarray(step).astype(jnp.uint32)
@@ -103,60 +105,101 @@ def _bits_to_normal(bits: Array, dtype) -> Array:
     return jnp.where(negative, -z, z).astype(dtype)
 
 
-def normal(key: Array, step: Array, shape: tuple[int, ...], *, rng: str = "hash",
+def _check_shape(shape: Any) -> tuple[int, ...]:
+    """A shape: a tuple (or list) of integers >= 0, or one integer."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)):
+        raise ValueError(f"shape={fmt(shape)} must be a tuple of integers >= 0")
+    for n in shape:
+        try:
+            check_int("shape", n, lo=0)
+        except ValueError:
+            raise ValueError(f"shape={fmt(tuple(shape))} holds {n!r}; the valid range: a tuple "
+                             "of integers >= 0") from None
+    return tuple(int(n) for n in shape)
+
+
+def normal(step: Array, shape: tuple[int, ...], *, key: Array, rng: str = "hash",
            stream: int = 0, dtype=None) -> Array:
     """Standard normal draws for step ``step`` of the run keyed by ``key``.
 
     Args:
-        key: the run's PRNG key.
         step: the step t (traced int).
-        shape: output shape.
+        shape: output shape (a tuple of integers >= 0).
+        key: the run's PRNG key.
         rng: ``"hash"`` or ``"threefry"`` (see the module docstring).
-        stream: an integer separating independent uses of the same key and step.
+        stream: an integer in [0, 2^32 - 1] separating independent uses of the same key and step.
         dtype: float dtype of the result (default: float32, or float64 under x64).
+
+    The checks run when the call is traced (once per compilation), never per step.
     """
+    shape = _check_shape(shape)
+    _check_rng(rng)
+    check_key("key", key)
+    stream = check_int("stream", stream, lo=0, hi=2**32 - 1)
     size = int(np.prod(shape)) if shape else 1
     dtype = _float() if dtype is None else dtype
     if rng == "threefry":
         k = jax.random.fold_in(jax.random.fold_in(key, stream), step)
         return jax.random.normal(k, shape, dtype)
-    if rng != "hash":
-        raise ValueError(f"rng={rng!r} is unknown; known generators: {', '.join(RNGS)}")
-    return _bits_to_normal(hash_bits(key, step, size, stream), dtype).reshape(shape)
+    return _bits_to_normal(hash_bits(step, size, key=key, stream=stream), dtype).reshape(shape)
 
 
-def _tree_normal(key: Array, step: Array, params: Array, rng: str, stream: int = 0) -> Array:
+def _tree_normal(step: Array, params: Array, rng: str, *, key: Array, stream: int = 0) -> Array:
     """Standard normals shaped like the pytree ``params`` (one stream per leaf)."""
     leaves, treedef = jax.tree.flatten(params)
-    out = [normal(key, step, jnp.shape(l), rng=rng, stream=stream + 7919 * i,
+    out = [normal(step, jnp.shape(l), key=key, rng=rng, stream=stream + 7919 * i,
                   dtype=jnp.result_type(l)) for i, l in enumerate(leaves)]
     return jax.tree.unflatten(treedef, out)
 
 
-def _check(name: str, value, *, lo: float = 0.0, strict: bool = False) -> None:
-    if isinstance(value, jax.core.Tracer):
-        return
-    arr = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(arr)) or np.any(arr <= lo if strict else arr < lo):
-        rel = ">" if strict else ">="
-        raise ValueError(f"{name}={value!r} is outside the valid range: finite and {rel} {lo}")
-
-
 def _check_rng(rng: str) -> None:
-    if rng not in RNGS:
+    if not isinstance(rng, str) or rng not in RNGS:
         raise ValueError(f"rng={rng!r} is unknown; known generators: {', '.join(RNGS)}")
+
+
+def _check_broadcasts(name: str, value: Array, params: Array) -> None:
+    """``value`` (sigma, df) multiplies every leaf of ``params`` without changing its shape.
+
+    Shapes are static, so this runs once when the step is traced."""
+    for leaf in jax.tree.leaves(params):
+        shape = jnp.shape(leaf)
+        try:
+            ok = np.broadcast_shapes(np.shape(value), shape) == shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{name}={fmt(value)} has shape {np.shape(value)}, which does not fit "
+                             f"parameters of shape {shape}: use a scalar or a shape that "
+                             "broadcasts to the parameters")
+
+
+def _check_scalar_sigma(model: Any, problem: Any) -> None:
+    if np.ndim(model.sigma) != 0:
+        raise ValueError(f"sigma={fmt(model.sigma)} has shape {np.shape(model.sigma)}; the theory "
+                         f"of {type(model).__name__} noise needs one sigma for every direction "
+                         f"(a scalar); use HillOnly for one sigma per hill direction")
+    del problem
 
 
 class _SigmaVariances:
     """Noise variance per hill direction and along the river, for ``rivervalley.theory``
     (for :class:`LossScaled`: per unit of loss)."""
 
+    def _check_theory(self, problem: Any) -> None:
+        _check_scalar_sigma(self, problem)
+
     def hill_variance(self, problem: Any) -> Array:
-        """sigma^2 per hill direction, shape (d-1,)."""
+        """sigma^2 per hill direction, shape (d-1,).
+
+        Raises ``ValueError`` naming ``sigma`` when its shape does not fit the valley."""
+        self._check_theory(problem)
         return jnp.broadcast_to(jnp.asarray(self.sigma) ** 2, jnp.shape(problem.sharpness))
 
     def river_variance(self, problem: Any) -> Array:
         """sigma^2 along the river."""
+        self._check_theory(problem)
         return jnp.asarray(self.sigma) ** 2
 
 
@@ -178,7 +221,8 @@ class Isotropic(_SigmaVariances):
 
     def sample(self, key: Array, step: Array, problem: Any, params: Array) -> Array:
         del problem
-        z = _tree_normal(key, step, params, self.rng)
+        _check_broadcasts("sigma", self.sigma, params)
+        z = _tree_normal(step, params, self.rng, key=key)
         return jax.tree.map(lambda a: self.sigma * a, z)
 
 
@@ -205,8 +249,12 @@ class HillOnly(_SigmaVariances):
         if not hasattr(problem, "to_world"):
             raise TypeError("HillOnly noise needs a river-valley landscape (with to_world); "
                             f"got {type(problem).__name__}")
+        if jnp.ndim(params) != 1:
+            raise ValueError(f"HillOnly noise needs a parameter vector of shape (d,); got shape "
+                             f"{jnp.shape(params)}")
         d = jnp.shape(params)[-1]
-        z = normal(key, step, (d,), rng=self.rng, dtype=jnp.result_type(params))
+        self._check_sigma_shapes(d - 1)
+        z = normal(step, (d,), key=key, rng=self.rng, dtype=jnp.result_type(params))
         river = jnp.arange(d) == 0
         if jnp.ndim(self.sigma) == 0:  # no concatenation on the hot path
             scale = jnp.where(river, jnp.asarray(self.sigma_river, z.dtype),
@@ -216,7 +264,21 @@ class HillOnly(_SigmaVariances):
                                      jnp.asarray(self.sigma, z.dtype)])
         return problem.to_world(scale * z)
 
+    def _check_sigma_shapes(self, h: int) -> None:
+        """sigma: a scalar or (h,) = one per hill direction; sigma_river: a scalar."""
+        if np.shape(self.sigma) not in ((), (h,)):
+            raise ValueError(f"sigma={fmt(self.sigma)} has shape {np.shape(self.sigma)}; a "
+                             f"{h + 1}-D valley takes a scalar or one sigma per hill direction, "
+                             f"shape ({h},)")
+        if np.ndim(self.sigma_river) != 0:
+            raise ValueError(f"sigma_river={fmt(self.sigma_river)} must be a scalar, not shape "
+                             f"{np.shape(self.sigma_river)}")
+
+    def _check_theory(self, problem: Any) -> None:
+        self._check_sigma_shapes(int(np.shape(problem.sharpness)[-1]))
+
     def river_variance(self, problem: Any) -> Array:
+        self._check_theory(problem)
         return jnp.asarray(self.sigma_river) ** 2
 
 
@@ -238,8 +300,9 @@ class LossScaled(_SigmaVariances):
         _check_rng(self.rng)
 
     def sample(self, key: Array, step: Array, problem: Any, params: Array) -> Array:
+        _check_broadcasts("sigma", self.sigma, params)
         scale = self.sigma * jnp.sqrt(jnp.maximum(problem.loss(params), 0.0))
-        z = _tree_normal(key, step, params, self.rng)
+        z = _tree_normal(step, params, self.rng, key=key)
         return jax.tree.map(lambda a: scale * a, z)
 
 
@@ -260,6 +323,8 @@ class StudentT(_SigmaVariances):
 
     def sample(self, key: Array, step: Array, problem: Any, params: Array) -> Array:
         del problem
+        _check_broadcasts("sigma", self.sigma, params)
+        _check_broadcasts("df", self.df, params)
         leaves, treedef = jax.tree.flatten(params)
         k = jax.random.fold_in(jax.random.fold_in(key, 1), step)
         ks = jax.random.split(k, len(leaves))
@@ -270,29 +335,38 @@ class StudentT(_SigmaVariances):
 
 
 def isotropic(sigma: float = 1.0, *, rng: str = "hash") -> Isotropic:
-    """Validated :class:`Isotropic` noise (sigma >= 0)."""
-    _check("sigma", sigma)
+    """Validated :class:`Isotropic` noise (sigma >= 0, finite)."""
+    _check_rng(rng)
+    check_real("sigma", sigma, lo=0.0, what="a noise standard deviation")
     return Isotropic(sigma=jnp.asarray(sigma, _float()), rng=rng)
 
 
 def hill_only(sigma=1.0, *, sigma_river: float = 0.0, rng: str = "hash") -> HillOnly:
-    """Validated :class:`HillOnly` noise (sigma, sigma_river >= 0)."""
-    _check("sigma", sigma)
-    _check("sigma_river", sigma_river)
+    """Validated :class:`HillOnly` noise (sigma, sigma_river >= 0, finite; sigma a scalar or one
+    value per hill direction, sigma_river a scalar)."""
+    _check_rng(rng)
+    check_real("sigma", sigma, lo=0.0, what="a noise standard deviation")
+    if np.ndim(sigma) > 1:
+        raise ValueError(f"sigma={fmt(sigma)} has shape {np.shape(sigma)}; expected a scalar or "
+                         "one value per hill direction, shape (d-1,)")
+    check_real("sigma_river", sigma_river, lo=0.0, what="a noise standard deviation")
+    if np.ndim(sigma_river) != 0:
+        raise ValueError(f"sigma_river={fmt(sigma_river)} must be a scalar")
     return HillOnly(sigma=jnp.asarray(sigma, _float()),
                     sigma_river=jnp.asarray(sigma_river, _float()), rng=rng)
 
 
 def loss_scaled(sigma: float = 1.0, *, rng: str = "hash") -> LossScaled:
-    """Validated :class:`LossScaled` noise (sigma >= 0)."""
-    _check("sigma", sigma)
+    """Validated :class:`LossScaled` noise (sigma >= 0, finite)."""
+    _check_rng(rng)
+    check_real("sigma", sigma, lo=0.0, what="a noise scale")
     return LossScaled(sigma=jnp.asarray(sigma, _float()), rng=rng)
 
 
 def student_t(sigma: float = 1.0, *, df: float = 3.0) -> StudentT:
-    """Validated :class:`StudentT` noise (sigma >= 0, df > 2)."""
-    _check("sigma", sigma)
-    _check("df", df, lo=2.0, strict=True)
+    """Validated :class:`StudentT` noise (sigma >= 0, df > 2, both finite)."""
+    check_real("sigma", sigma, lo=0.0, what="a noise standard deviation")
+    check_real("df", df, lo=2.0, lo_open=True, what="degrees of freedom, > 2 for a finite variance")
     return StudentT(sigma=jnp.asarray(sigma, _float()), df=jnp.asarray(df, _float()))
 
 

@@ -30,15 +30,72 @@ import jax.numpy as jnp
 import numpy as np
 
 from rivervalley import noise as noise_models
+from rivervalley._validate import check_int, check_real, fmt
 
 Array = Any
 
 
-def learning_rates(schedule: Callable, num_steps: int, *, start_step: int = 0,
+def _landscape_dim(landscape: Any) -> int:
+    """d of a river valley (1 river + d-1 hill directions): its ``param_shape`` when it states
+    one, else ``len(sharpness) + 1``."""
+    if not all(hasattr(landscape, a) for a in ("sharpness", "to_local", "course",
+                                                 "hill_sharpness", "river_profile")):
+        raise TypeError(f"landscape={fmt(landscape)} must be a river valley "
+                        "(rivervalley.landscapes.river_valley), not "
+                        f"{type(landscape).__name__}")
+    shape = getattr(landscape, "param_shape", None)
+    if isinstance(shape, tuple) and len(shape) == 1:
+        return int(shape[0])
+    return int(np.shape(landscape.sharpness)[-1]) + 1
+
+
+def _check_x0(landscape: Any, x0: Array) -> None:
+    """``x0`` is one point of the valley: shape (d,), finite (values of tracers unchecked)."""
+    d = _landscape_dim(landscape)
+    if np.shape(x0) != (d,):
+        raise ValueError(f"x0={fmt(x0)} has shape {np.shape(x0)}; this {d}-D valley takes "
+                         f"points of shape ({d},)")
+    check_real("x0", x0)
+
+
+def _check_noise(noise: Any, landscape: Any) -> None:
+    """``noise`` is None or a noise model whose variances fit the valley (host side, once)."""
+    if noise is None:
+        return
+    if not (hasattr(noise, "hill_variance") and hasattr(noise, "river_variance")):
+        raise TypeError(f"noise={fmt(noise)} must be None or a rivervalley.noise model "
+                        "(with hill_variance / river_variance), not "
+                        f"{type(noise).__name__}")
+    noise.hill_variance(landscape)  # raises a ValueError naming sigma on a wrong shape
+    noise.river_variance(landscape)
+
+
+def learning_rates(schedule: Callable | Array, num_steps: int, *, start_step: int = 0,
                    dtype=None) -> Array:
-    """eta_t for t = start_step .. start_step + num_steps - 1, as a JAX array."""
-    t = jnp.arange(start_step, start_step + num_steps)
-    lrs = jax.vmap(schedule)(t) if not isinstance(schedule, (np.ndarray, jax.Array)) else schedule
+    """eta_t for t = start_step .. start_step + num_steps - 1, as a JAX array.
+
+    ``schedule`` is ``step -> lr`` or a 1-D array of learning rates eta_0, eta_1, ... (entries
+    ``start_step .. start_step + num_steps - 1`` are taken; an array too short is an error, never
+    padded). Concrete learning rates must be finite and >= 0.
+    """
+    num_steps = check_int("num_steps", num_steps, lo=1)
+    start_step = check_int("start_step", start_step, lo=0)
+    if isinstance(schedule, (np.ndarray, jax.Array, list, tuple)):
+        if np.ndim(schedule) != 1:
+            raise ValueError(f"schedule={fmt(schedule)} has shape {np.shape(schedule)}; an array "
+                             "schedule is 1-D, one learning rate per step")
+        n = np.shape(schedule)[0]
+        if start_step + num_steps > n:
+            raise ValueError(f"schedule holds {n} learning rates; steps {start_step} .. "
+                             f"{start_step + num_steps - 1} need at least "
+                             f"{start_step + num_steps}")
+        lrs = jnp.asarray(schedule)[start_step:start_step + num_steps]
+    elif callable(schedule):
+        lrs = jax.vmap(schedule)(jnp.arange(start_step, start_step + num_steps))
+    else:
+        raise TypeError(f"schedule={fmt(schedule)} must be a step -> lr function or a 1-D array "
+                        "of learning rates")
+    check_real("schedule", lrs, lo=0.0, what="learning rates")
     return jnp.asarray(lrs, dtype or jnp.result_type(float))
 
 
@@ -66,6 +123,22 @@ def hill_moments(lrs: Array, sharpness: Array, noise_var: Array, *, mean0: Array
         >>> print(np.round(np.asarray(m[:, 0]), 3).tolist())
         [1.0, 0.5, 0.25, 0.125]
     """
+    if np.ndim(lrs) != 1:
+        raise ValueError(f"lrs={fmt(lrs)} has shape {np.shape(lrs)}; expected (T,)")
+    check_real("lrs", lrs, lo=0.0, what="learning rates")
+    check_real("sharpness", sharpness)
+    lam_shape = np.shape(sharpness) or (1,)
+    if len(lam_shape) != 1:
+        raise ValueError(f"sharpness={fmt(sharpness)} has shape {np.shape(sharpness)}; expected "
+                         "a scalar or (h,)")
+    for name, value, lo in (("noise_var", noise_var, 0.0), ("mean0", mean0, None),
+                            ("second0", second0, 0.0)):
+        if value is None:
+            continue
+        if np.shape(value) not in ((), lam_shape):
+            raise ValueError(f"{name}={fmt(value)} has shape {np.shape(value)}; expected a "
+                             f"scalar or one value per hill direction, shape {lam_shape}")
+        check_real(name, value, lo=lo)
     lrs = jnp.asarray(lrs)
     lam = jnp.atleast_1d(jnp.asarray(sharpness, lrs.dtype))
     s2 = jnp.broadcast_to(jnp.asarray(noise_var, lrs.dtype), lam.shape)
@@ -82,22 +155,48 @@ def hill_moments(lrs: Array, sharpness: Array, noise_var: Array, *, mean0: Array
     return jnp.concatenate([m0[None], ms]), jnp.concatenate([v0[None], vs])
 
 
+def _check_stable_product(learning_rate, sharpness, what: str) -> np.ndarray:
+    """eta > 0, lambda > 0 finite and 0 < eta lambda < 2 (else the hill second moment never
+    settles: |1 - eta lambda| >= 1); returns eta lambda."""
+    check_real("learning_rate", learning_rate, lo=0.0, lo_open=True, what="a learning rate")
+    check_real("sharpness", sharpness, lo=0.0, lo_open=True, what="a hill curvature lambda")
+    el = np.asarray(learning_rate, np.float64) * np.asarray(sharpness, np.float64)
+    if np.any(el >= 2.0):
+        raise ValueError(f"learning_rate*sharpness={fmt(el)} is outside (0, 2): {what} (GD on "
+                         "the hill diverges for eta*lambda >= 2)")
+    return el
+
+
 def steady_state_hill_loss(learning_rate: float, sharpness: float, noise_var: float) -> float:
     """Constant-LR plateau of the hill loss: eta sigma^2 / (2 (2 - eta lambda)) ~ eta sigma^2 / 4.
+
+    Needs ``learning_rate > 0``, ``sharpness > 0`` with ``learning_rate * sharpness < 2`` (beyond
+    that the second moment grows without bound: no steady state, a ``ValueError``) and
+    ``noise_var >= 0``, all finite. Arrays broadcast elementwise.
 
     Example:
         >>> print(round(steady_state_hill_loss(0.06, 20.0, 1.0), 4))
         0.0375
     """
-    el = learning_rate * sharpness
-    if not 0 < el < 2:
-        raise ValueError(f"learning_rate*sharpness={el:.4g} is outside (0, 2): no steady state")
-    return learning_rate * noise_var / (2.0 * (2.0 - el))
+    el = _check_stable_product(learning_rate, sharpness, "no steady state")
+    check_real("noise_var", noise_var, lo=0.0, what="a noise variance sigma^2")
+    out = np.asarray(learning_rate, np.float64) * np.asarray(noise_var, np.float64) / (
+        2.0 * (2.0 - el))
+    return float(out) if out.ndim == 0 else out
 
 
 def relaxation_steps(learning_rate: float, sharpness: float) -> float:
-    """~1 / (2 eta lambda): steps for the hill second moment to relax by a factor e."""
-    return 1.0 / (2.0 * learning_rate * sharpness)
+    """~1 / (2 eta lambda): steps for the hill second moment to relax by a factor e.
+
+    Needs ``learning_rate > 0``, ``sharpness > 0`` and ``learning_rate * sharpness < 2``
+    (otherwise nothing relaxes: a ``ValueError``).
+
+    >>> relaxation_steps(0.05, 10.0)
+    1.0
+    """
+    el = _check_stable_product(learning_rate, sharpness, "nothing relaxes")
+    out = 1.0 / (2.0 * el)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 class Prediction(NamedTuple):
@@ -141,6 +240,8 @@ def predict_arrays(landscape: Any, lrs: Array, noise: Any, x0: Array
     z0 = landscape.to_local(jnp.asarray(x0, dtype))
     u0 = z0[0]
     delta0 = z0[1:] - landscape.course(u0)
+    if np.shape(x0) != (_landscape_dim(landscape),):  # shapes are static: checked when traced
+        _check_x0(landscape, x0)
     hill_var, river_var, scaled = _noise_parts(noise, landscape, dtype)
     f = landscape.river_profile
     fp = jax.grad(f)
@@ -180,23 +281,28 @@ def predict(landscape: Any, schedule: Callable | Array, *, num_steps: int, noise
 
     Args:
         landscape: a :class:`~rivervalley.landscapes.RiverValley`.
-        schedule: ``step -> lr`` or an array of the T learning rates.
+        schedule: ``step -> lr`` or an array of exactly T learning rates (another length is an
+            error; the record at step T shows the last one).
         num_steps: T.
         noise: a ``rivervalley.noise`` model (None: GD).
-        x0: starting point (default: ``landscape.init_params()``).
+        x0: starting point, shape (d,) (default: ``landscape.init_params()``).
         record_every: k.
         dtype: float dtype (float64 inside ``jax.enable_x64(True)`` for exact comparisons).
 
     Returns:
         A :class:`Prediction`.
     """
-    if not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
-        raise ValueError(f"num_steps={num_steps!r} is outside the valid range: an integer >= 1")
-    if not isinstance(record_every, (int, np.integer)) or record_every < 1:
-        raise ValueError(f"record_every={record_every!r} is outside the valid range: "
-                         "an integer >= 1")
+    num_steps = check_int("num_steps", num_steps, lo=1)
+    record_every = check_int("record_every", record_every, lo=1)
+    _landscape_dim(landscape)
+    if isinstance(schedule, (np.ndarray, jax.Array, list, tuple)) and \
+            np.shape(schedule) != (num_steps,):
+        raise ValueError(f"schedule has shape {np.shape(schedule)}; num_steps={num_steps} needs "
+                         f"an array of exactly {num_steps} learning rates, shape ({num_steps},)")
     lrs = learning_rates(schedule, num_steps, dtype=dtype)
     x0 = landscape.init_params() if x0 is None else x0
+    _check_x0(landscape, x0)
+    _check_noise(noise, landscape)
     us, rivers, hills, vs = jax.jit(predict_arrays)(landscape, lrs, noise, x0)
     idx = np.unique(np.concatenate([np.arange(0, num_steps + 1, record_every), [num_steps]]))
     lr_full = jnp.concatenate([lrs, learning_rates(schedule, 1, start_step=num_steps,
@@ -219,9 +325,17 @@ def greedy_schedule(sharpness: float, noise_var: float, num_steps: int, *,
         >>> print(round(float(lrs[-1] * 10.0 * 1000), 2))
         1.0
     """
+    for name, value in (("sharpness", sharpness), ("noise_var", noise_var)):
+        if np.ndim(value) != 0:
+            raise ValueError(f"{name}={fmt(value)} must be a scalar, not shape {np.shape(value)}")
+        check_real(name, value, lo=0.0, lo_open=True)
+    num_steps = check_int("num_steps", num_steps, lo=1)
+    check_real("second0", second0, lo=0.0, what="a second moment V_0")
+    if np.ndim(second0) != 0:
+        raise ValueError(f"second0={fmt(second0)} must be a scalar, not shape {np.shape(second0)}")
+    if max_lr is not None:
+        check_real("max_lr", max_lr, lo=0.0, lo_open=True, what="a learning rate")
     lam, s2 = float(sharpness), float(noise_var)
-    if lam <= 0 or s2 <= 0:
-        raise ValueError(f"sharpness={sharpness} and noise_var={noise_var} must be > 0")
     cap = np.inf if max_lr is None else float(max_lr)
 
     def step(v, _):
@@ -259,7 +373,15 @@ def best_wsd(landscape: Any, noise: Any, num_steps: int, *, peak_value: float,
     """
     from rivervalley import schedules
 
+    num_steps = check_int("num_steps", num_steps, lo=1)
+    check_real("peak_value", peak_value, lo=0.0, lo_open=True, what="a learning rate")
+    check_real("fractions", fractions, lo=0.0, hi=1.0, lo_open=True, what="decay fractions")
+    if np.ndim(fractions) != 1 or np.size(fractions) == 0:
+        raise ValueError(f"fractions={fmt(fractions)} must be a non-empty 1-D sequence")
+    check_real("min_ratio", min_ratio, lo=0.0, hi=1.0)
     x0 = landscape.init_params() if x0 is None else x0
+    _check_x0(landscape, x0)
+    _check_noise(noise, landscape)
     pairs = [(sh, f) for sh in schedules.DECAY_SHAPES for f in fractions]
     batch = jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *[
         schedules.wsd(peak_value, num_steps, decay=f, decay_shape=sh, min_ratio=min_ratio)
@@ -291,10 +413,12 @@ def _initial_schedule(landscape, noise, x0, num_steps, peak_value, init, init_ra
             return schedules.as_array(sched, num_steps).astype(np.float64)
         raise ValueError(f"init={init!r} must be 'constant', 'best_wsd' or an array of "
                          f"{num_steps} learning rates")
-    arr = np.asarray(init, dtype=np.float64)
-    if arr.shape != (num_steps,):
-        raise ValueError(f"init has shape {arr.shape}; expected ({num_steps},)")
-    return np.clip(arr, 0.0, peak_value)
+    if np.shape(init) != (num_steps,):
+        raise ValueError(f"init={fmt(init)} has shape {np.shape(init)}; it must be 'constant', "
+                         f"'best_wsd' or an array of {num_steps} learning rates")
+    check_real("init", init, lo=0.0, hi=float(peak_value),
+               what=f"learning rates in [0, peak_value={peak_value}]")
+    return np.asarray(init, dtype=np.float64)
 
 
 def optimize_schedule(landscape: Any, noise: Any, num_steps: int, *, peak_value: float,
@@ -316,7 +440,7 @@ def optimize_schedule(landscape: Any, noise: Any, num_steps: int, *, peak_value:
         init: where the search starts: ``"constant"`` (init_ratio * peak_value everywhere: the WSD
             shape then has to emerge on its own), ``"best_wsd"`` (the best WSD of every decay
             shape x decay fraction in 0.002..0.5, by the exact prediction: the result is never
-            worse than any of them), or an array of T learning rates.
+            worse than any of them), or an array of T finite learning rates in [0, peak_value].
         init_ratio: the level of the ``"constant"`` start.
 
     Returns:
@@ -324,15 +448,24 @@ def optimize_schedule(landscape: Any, noise: Any, num_steps: int, *, peak_value:
     """
     import scipy.optimize
 
-    if not 0 < init_ratio <= 1:
-        raise ValueError(f"init_ratio={init_ratio} is outside the valid range (0, 1]")
-    if not np.isfinite(peak_value) or peak_value <= 0:
-        raise ValueError(f"peak_value={peak_value} is outside the valid range: finite and > 0")
-    if not isinstance(iterations, (int, np.integer)) or iterations < 1:
-        raise ValueError(f"iterations={iterations!r} is outside the valid range: an integer >= 1")
+    num_steps = check_int("num_steps", num_steps, lo=1)
+    check_real("init_ratio", init_ratio, lo=0.0, hi=1.0, lo_open=True)
+    if np.ndim(peak_value) != 0:
+        raise ValueError(f"peak_value={fmt(peak_value)} must be a scalar learning rate")
+    check_real("peak_value", peak_value, lo=0.0, lo_open=True, what="a learning rate")
+    iterations = check_int("iterations", iterations, lo=1)
+    if isinstance(init, str):
+        if init not in ("constant", "best_wsd"):
+            raise ValueError(f"init={init!r} must be 'constant', 'best_wsd' or an array of "
+                             f"{num_steps} learning rates")
+    else:  # the array start, checked before anything is compiled
+        _initial_schedule(None, None, None, num_steps, peak_value, init, init_ratio)
+    x0 = landscape.init_params() if x0 is None else x0
+    _check_x0(landscape, x0)
+    _check_noise(noise, landscape)
     history: list[float] = []
     with jax.enable_x64(True):
-        x0 = jnp.asarray(landscape.init_params() if x0 is None else x0, jnp.float64)
+        x0 = jnp.asarray(x0, jnp.float64)
 
         def final_loss(lrs):
             _, rivers, hills, _ = predict_arrays(landscape, lrs, noise, x0)

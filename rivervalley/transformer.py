@@ -14,6 +14,14 @@ position the *expected* cross-entropy under the true next-token distribution q_{
 over the entropy floor is an exact KL divergence, >= 0); ``sample_loss`` draws fresh sequences with
 the step's key and uses the sampled next tokens (real sampling noise).
 
+As for the bigram models, the split is of the excess over the entropy floor:
+
+    loss = river_loss + hill_loss + entropy_floor,
+
+``river_loss`` / ``hill_loss`` the summed KL divergences (expected cross-entropy minus the entropy
+of q_{x_t}) of the deterministic / stochastic positions divided by the number of positions, and
+``entropy_floor`` (in the extras) the mean next-token entropy of the evaluation positions.
+
 Example:
     >>> import jax
     >>> import rivervalley as rv
@@ -32,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rivervalley._validate import check_int, check_key, check_real, fmt
 from rivervalley.bigram import BigramData
 
 
@@ -54,8 +63,17 @@ class TransformerModel:
     seq_len: int = field(default=32, metadata=dict(static=True))
     batch_size: int = field(default=8, metadata=dict(static=True))
 
+    @property
+    def param_shape(self) -> dict:
+        """The shape of one point (a dict like :meth:`init_params`)."""
+        v, d, length = int(self.data.probs.shape[0]), self.width, self.seq_len
+        return {"E": (v, d), "P": (length, d), "Wq": (d, d), "Wk": (d, d), "Wv": (d, d),
+                "Wo": (d, d), "U": (d, v)}
+
     def init_params(self, *, key: jax.Array, scale: float = 1.0) -> dict:
         """Gaussian weights with variance scale^2 / fan-in (scale 0: all logits zero)."""
+        check_key("key", key)
+        check_real("scale", scale)
         v, d, length = int(self.data.probs.shape[0]), self.width, self.seq_len
         ks = jax.random.split(key, 7)
         g = lambda k, shape, fan: scale * jax.random.normal(k, shape) / np.sqrt(fan)
@@ -91,29 +109,33 @@ class TransformerModel:
     def sample_loss(self, params: dict, key: jax.Array) -> jax.Array:
         """Mean cross-entropy on ``batch_size`` fresh chain sequences drawn with ``key``."""
         keys = jax.random.split(key, self.batch_size)
-        seqs = jax.vmap(lambda k: self.data.sample_sequence(k, self.seq_len))(keys)
+        seqs = jax.vmap(lambda k: self.data.sample_sequence(self.seq_len, key=k))(keys)
         return jnp.mean(self._token_losses(params, seqs))
 
     def decompose(self, params: dict) -> dict[str, jax.Array]:
-        """Split by the class of the previous token (so ``loss = river_loss + hill_loss``).
+        """Split by the class of the previous token, of the excess over the entropy floor:
+        ``loss = river_loss + hill_loss + entropy_floor`` (module docstring).
 
-        Keys: ``loss``, ``river_loss`` / ``hill_loss`` (sums over deterministic / stochastic
-        positions divided by the number of positions), ``excess_loss`` (the mean KL divergence
-        from the true next-token distribution, >= 0), ``det_loss`` / ``stoch_loss`` (class
-        means).
+        Keys: ``loss`` (= :meth:`loss`), ``river_loss`` / ``hill_loss`` (the KL divergences from
+        the true next-token distribution summed over deterministic / stochastic positions and
+        divided by the number of positions, each >= 0); extras: ``entropy_floor`` (the mean
+        next-token entropy), ``excess_loss = river_loss + hill_loss`` (the mean KL divergence),
+        ``det_loss`` / ``stoch_loss`` (class mean losses).
         """
         seqs = self.eval_sequences
         ce = self._expected_losses(params, seqs)
+        ent = self.data.row_entropy()[seqs]
         det = self.data.is_det[seqs]
         n = ce.size
-        river = jnp.sum(jnp.where(det, ce, 0.0)) / n
-        hill = jnp.sum(jnp.where(det, 0.0, ce)) / n
-        floor = jnp.mean(self.data.row_entropy()[seqs])
+        kl = ce - ent
+        river = jnp.sum(jnp.where(det, kl, 0.0)) / n
+        hill = jnp.sum(jnp.where(det, 0.0, kl)) / n
         n_det = jnp.maximum(jnp.sum(det), 1)
         n_sto = jnp.maximum(n - jnp.sum(det), 1)
-        return {"loss": river + hill, "river_loss": river, "hill_loss": hill,
-                "excess_loss": river + hill - floor, "det_loss": river * n / n_det,
-                "stoch_loss": hill * n / n_sto}
+        return {"loss": jnp.mean(ce), "river_loss": river, "hill_loss": hill,
+                "entropy_floor": jnp.mean(ent), "excess_loss": river + hill,
+                "det_loss": jnp.sum(jnp.where(det, ce, 0.0)) / n_det,
+                "stoch_loss": jnp.sum(jnp.where(det, 0.0, ce)) / n_sto}
 
 
 def transformer(data: BigramData, *, seq_len: int = 32, width: int = 16, batch_size: int = 8,
@@ -129,12 +151,16 @@ def transformer(data: BigramData, *, seq_len: int = 32, width: int = 16, batch_s
         num_eval: evaluation sequences >= 1.
         key: PRNG key for the evaluation set.
     """
-    for name, value, lo in (("seq_len", seq_len, 2), ("width", width, 1),
-                            ("batch_size", batch_size, 1), ("num_eval", num_eval, 1)):
-        if not isinstance(value, (int, np.integer)) or value < lo:
-            raise ValueError(f"{name}={value!r} is outside the valid range: an integer >= {lo}")
+    if not isinstance(data, BigramData):
+        raise TypeError(f"data={fmt(data)} must be a BigramData (rivervalley.bigram.make_data), "
+                        f"not {type(data).__name__}")
+    seq_len = check_int("seq_len", seq_len, lo=2)
+    width = check_int("width", width, lo=1)
+    batch_size = check_int("batch_size", batch_size, lo=1)
+    num_eval = check_int("num_eval", num_eval, lo=1)
+    check_key("key", key)
     keys = jax.random.split(key, num_eval)
-    seqs = jax.jit(jax.vmap(lambda k: data.sample_sequence(k, seq_len)))(keys)
+    seqs = jax.jit(jax.vmap(lambda k: data.sample_sequence(seq_len, key=k)))(keys)
     return TransformerModel(data=data, eval_sequences=seqs, width=int(width),
                             seq_len=int(seq_len), batch_size=int(batch_size))
 

@@ -26,7 +26,10 @@ def test_make_data_structure_and_determinism():
     assert not np.array_equal(np.asarray(d.probs), np.asarray(d3.probs))
     probs, det = np.asarray(d.probs), np.asarray(d.is_det)
     assert det.sum() == 3
-    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-6)
+    # float32 rows normalized in float64: each entry rounded once (u = eps32 / 2 relative),
+    # then a 12-term float32 sum here: |sum - 1| <= (12 + 11) u
+    u = np.finfo(np.float32).eps / 2
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=0, atol=(12 + 11) * u)
     assert np.all(probs[~det] > 0)  # full support
     succ = np.asarray(d.successor)
     np.testing.assert_array_equal(probs[det, succ[det]], 1.0)
@@ -41,23 +44,31 @@ def test_make_data_structure_and_determinism():
 def test_entropy_controlled_by_logit_scale():
     hs = [float(bg.make_data(vocab_size=32, logit_scale=s, key=jax.random.key(1)).stoch_entropy())
           for s in (0.0, 1.0, 3.0)]
-    assert abs(hs[0] - np.log(32)) < 1e-5 and hs[0] > hs[1] > hs[2]
+    # s = 0: every row is exactly 1/32 (a power of two), so H = log 32 up to float32 rounding:
+    # log (2 ulp), two 32-term sums (row, marginal) and a division (the class masses are sums of
+    # 1/32, exact): (2 + 31 + 31 + 1) u log 32
+    u = np.finfo(np.float32).eps / 2
+    assert abs(hs[0] - np.log(32)) < (2 + 31 + 31 + 1) * u * np.log(32) and hs[0] > hs[1] > hs[2]
     dd = bg.make_data(vocab_size=32, distribution="dirichlet", concentration=0.1, key=jax.random.key(1))
     assert 0 < float(dd.stoch_entropy()) < hs[1]
 
 
 def test_stationary_marginal_and_samplers():
+    with jax.enable_x64(True):  # the stationary solve, exact in float64 (tight tolerances)
+        d64 = bg.make_data(vocab_size=10, marginal="stationary", key=jax.random.key(2))
+        p, P = np.asarray(d64.marginal), np.asarray(d64.probs)
+    assert p.dtype == np.float64
+    np.testing.assert_allclose(p @ P, p, atol=1e-13)
+    assert abs(p.sum() - 1) < 1e-13 and np.all(p > 0)
     d = bg.make_data(vocab_size=10, marginal="stationary", key=jax.random.key(2))
-    p, P = np.asarray(d.marginal), np.asarray(d.probs)
-    np.testing.assert_allclose(p @ P, p, atol=1e-6)
-    assert abs(p.sum() - 1) < 1e-6 and np.all(p > 0)
-    seq = np.asarray(d.sample_sequence(jax.random.key(3), 8000))
+    p = np.asarray(d.marginal, np.float64)  # float32: the sampler below checks it statistically
+    seq = np.asarray(d.sample_sequence(8000, key=jax.random.key(3)))
     det, succ = np.asarray(d.is_det), np.asarray(d.successor)
     cur, nxt = seq[:-1], seq[1:]
     np.testing.assert_array_equal(nxt[det[cur]], succ[cur[det[cur]]])
     freq = np.bincount(seq, minlength=10) / seq.size
     np.testing.assert_allclose(freq, p, atol=0.03)
-    x, y = d.sample_pairs(jax.random.key(4), 50000)
+    x, y = d.sample_pairs(50000, key=jax.random.key(4))
     x, y = np.asarray(x), np.asarray(y)
     np.testing.assert_array_equal(y[det[x]], succ[x[det[x]]])
     np.testing.assert_allclose(np.bincount(x, minlength=10) / x.size, p, atol=0.01)
@@ -90,23 +101,47 @@ def test_loss_at_true_distribution_is_the_entropy():
 
 
 @pytest.mark.parametrize("model", ["table", "factorized"])
-def test_split_sums_to_total_and_classes(data16, model):
-    m = bg.TableModel(data16) if model == "table" else bg.FactorizedModel(data16, width=4)
-    params = m.init_params(key=jax.random.key(1), scale=1.0)
-    dec = m.decompose(params)
-    np.testing.assert_allclose(dec["river_loss"] + dec["hill_loss"], dec["loss"], rtol=1e-6)
-    np.testing.assert_allclose(dec["loss"], m.loss(params), rtol=1e-6)
-    # Per-class means: with a uniform marginal and half the tokens deterministic, each class
-    # mean is twice its contribution.
-    np.testing.assert_allclose(dec["det_loss"], 2 * dec["river_loss"], rtol=1e-6)
-    np.testing.assert_allclose(dec["stoch_loss"], 2 * dec["hill_loss"], rtol=1e-6)
-    rl = np.asarray(m.row_loss(params))
-    det = np.asarray(data16.is_det)
-    np.testing.assert_allclose(dec["det_loss"], rl[det].mean(), rtol=1e-5)
-    np.testing.assert_allclose(dec["stoch_excess"],
-                               rl[~det].mean() - np.asarray(data16.row_entropy())[~det].mean(),
-                               rtol=1e-5)
-    np.testing.assert_allclose(dec["excess_loss"], dec["loss"] - data16.entropy(), rtol=1e-6)
+def test_split_sums_to_total_and_classes(model):
+    """loss = river_loss + hill_loss + entropy_floor, the parts being excesses over the floor.
+
+    Identities of sums of 16 terms: in float64 (data included) they hold to a few eps64."""
+    with jax.enable_x64(True):
+        data = bg.make_data(vocab_size=16, det_fraction=0.5, key=jax.random.key(0))
+        m = bg.TableModel(data) if model == "table" else bg.FactorizedModel(data, width=4)
+        params = m.init_params(key=jax.random.key(1), scale=1.0)
+        dec = {k: float(v) for k, v in m.decompose(params).items()}
+        rl = np.asarray(m.row_loss(params))
+        loss = float(m.loss(params))
+        h = np.asarray(data.row_entropy())
+        det = np.asarray(data.is_det)
+    assert rl.dtype == np.float64
+    assert dec["loss"] == loss
+    np.testing.assert_allclose(dec["river_loss"] + dec["hill_loss"] + dec["entropy_floor"],
+                               dec["loss"], rtol=1e-13)
+    np.testing.assert_allclose(dec["entropy_floor"], h.mean(), rtol=1e-13)  # uniform marginal
+    np.testing.assert_allclose(dec["excess_loss"], dec["loss"] - dec["entropy_floor"], rtol=1e-12)
+    # The parts: the p-weighted excess of each class (deterministic rows have entropy 0).
+    np.testing.assert_allclose(dec["river_loss"], rl[det].sum() / 16, rtol=1e-13)
+    np.testing.assert_allclose(dec["hill_loss"], (rl - h)[~det].sum() / 16, rtol=1e-12)
+    assert dec["river_loss"] > 0 and dec["hill_loss"] > 0
+    # Per-class means (weighted by p within the class): uniform marginal, half deterministic.
+    np.testing.assert_allclose(dec["det_loss"], rl[det].mean(), rtol=1e-13)
+    np.testing.assert_allclose(dec["stoch_loss"], rl[~det].mean(), rtol=1e-13)
+    np.testing.assert_allclose(dec["stoch_excess"], rl[~det].mean() - h[~det].mean(), rtol=1e-12)
+    np.testing.assert_allclose(dec["hill_loss"], dec["stoch_excess"] / 2, rtol=1e-12)
+
+
+def test_the_parts_vanish_at_the_true_distribution():
+    """At W = log q (and a large margin on the rivers) only the floor remains: the hill part is
+    an excess, not the entropy (issue 13)."""
+    with jax.enable_x64(True):
+        d = bg.make_data(vocab_size=16, det_fraction=0.5, key=jax.random.key(0))
+        m = bg.TableModel(d)
+        dec = m.decompose(m.optimum_params(det_margin=40.0))
+        np.testing.assert_allclose(dec["hill_loss"], 0.0, atol=1e-13)
+        np.testing.assert_allclose(dec["river_loss"], 0.0, atol=1e-13)  # ~ 15 e^-40 / 2
+        np.testing.assert_allclose(dec["loss"], dec["entropy_floor"], rtol=1e-13)
+        np.testing.assert_allclose(dec["entropy_floor"], d.entropy(), rtol=0)
 
 
 @pytest.mark.parametrize("model", ["table", "factorized"])
@@ -167,7 +202,7 @@ def test_stochastic_plateau_scales_with_eta(data16):
     res = sweep(m, m.optimum_params(), stack([schedules.constant(e) for e in etas]),
                 num_steps=num_steps, seeds=12, key=jax.random.key(7), batched=("schedule",),
                 record_every=every)
-    hill = np.asarray(res.trajectory.hill_loss) - float(data16.entropy())  # (seeds, 2, records)
+    hill = np.asarray(res.trajectory.hill_loss)  # the stochastic excess, (seeds, 2, records)
     steps = np.asarray(res.trajectory.steps)[0, 0]
     win = steps >= num_steps // 2
     per_seed = hill[:, :, win].mean(axis=2)  # (seeds, 2)

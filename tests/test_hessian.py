@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
+import rivervalley as rv
 from rivervalley import bigram as bg
 from rivervalley import hessian as hs
 
@@ -96,3 +97,54 @@ def test_split_displacement_projects_onto_top_eigenvectors():
         w, u = np.linalg.eigh(h)
         top = u[:, -3:]
         np.testing.assert_allclose(fm, top @ (top.T @ np.asarray(d)), atol=1e-8)
+
+
+class _Quad:
+    """0.5 x^T diag(10, 1) x: Hessian eigenvalues 10 and 1 everywhere."""
+
+    param_shape = (2,)
+
+    def loss(self, x):
+        return 0.5 * (10.0 * x[0] ** 2 + x[1] ** 2)
+
+
+class _BareQuad:
+    """The same quadratic, stating no parameter shape."""
+
+    def loss(self, x):
+        return 0.5 * (10.0 * x[0] ** 2 + x[1] ** 2)
+
+
+def test_sharpness_along_one_point_is_the_closed_form():
+    """One point was taken as a stack of scalar records: the Hessian of loss at a scalar p is
+    sum(lambda) = 11 per coordinate. Now one point gives (10, 1), a stack (n, k)."""
+    with jax.enable_x64(True):
+        x = jnp.array([0.3, -0.2])
+        one = hs.sharpness_along(_Quad(), x, k=2, num_iters=2)
+        assert one.shape == (2,)
+        np.testing.assert_allclose(one, [10.0, 1.0], rtol=1e-12)
+        many = hs.sharpness_along(_Quad(), jnp.stack([x, 2 * x, 3 * x]), k=1, num_iters=2)
+        assert many.shape == (3, 1)
+        np.testing.assert_allclose(many[:, 0], 10.0, rtol=1e-12)
+        # a problem without param_shape: an error that says how to decide, then stacked= decides
+        with pytest.raises(ValueError, match=r"cannot tell whether params .* is one point or a "
+                                             r"stack of records.*stacked=True"):
+            hs.sharpness_along(_BareQuad(), x)
+        np.testing.assert_allclose(hs.sharpness_along(_BareQuad(), x, k=2, num_iters=2,
+                                                      stacked=False), [10.0, 1.0], rtol=1e-12)
+        with pytest.raises(ValueError, match=r"params has leaf shapes \[\(3,\)\]: neither one "
+                                             r"point"):
+            hs.sharpness_along(_Quad(), jnp.zeros(3))
+
+
+def test_sharpness_along_a_landscape_and_the_bigram_table():
+    with jax.enable_x64(True):
+        v = rv.landscapes.river_valley(3, sharpness=[10.0, 4.0], profile="linear")
+        x = jnp.array([0.5, 0.1, -0.1])  # a linear river: Hessian diag(0, 10, 4) everywhere
+        np.testing.assert_allclose(hs.sharpness_along(v, x, k=2), [10.0, 4.0], rtol=1e-12)
+        np.testing.assert_allclose(hs.sharpness_along(v, jnp.stack([x, x]), k=1)[:, 0], 10.0,
+                                   rtol=1e-12)
+        (table, pt), _ = _models()
+        one = hs.sharpness_along(table, pt, k=1, num_iters=36)
+        dense = np.linalg.eigvalsh(np.asarray(_dense_hessian(table.loss, pt)))[-1]
+        np.testing.assert_allclose(one, [dense], rtol=1e-9)
