@@ -86,16 +86,66 @@ def test_unknown_format_and_missing_file(tmp_path):
 
 def test_shipped_curves_load_and_lr_reconstruction_matches_logged():
     paths = L.real_curves()
-    assert len(paths) == 21
+    assert len(paths) == 45
+    families = {}
     for p in paths:
         for loss in ("val", "train"):
             c = L.load_curve(p, loss=loss)
             assert np.all(np.diff(c.steps) > 0)
             assert np.all(np.isfinite(c.losses)) and len(c.lrs) > c.steps[-1]
+        families[c.meta["family"]] = families.get(c.meta["family"], 0) + 1
         s, lr = c.meta["logged_lr_steps"], c.meta["logged_lr"]
         ok = s < len(c.lrs)
         assert ok.sum() >= 99
+        # every schedule family (cosine included) is rebuilt to the last digit the log kept
         np.testing.assert_allclose(c.lrs[s[ok]], lr[ok], rtol=1e-12, atol=1e-15)
+    assert families == {"wsd": 32, "cosine": 8, "constant": 5}, families
+
+
+def test_cosine_log_has_its_ten_percent_floor_and_cosine_warmup():
+    # scheduler: cos = torch OneCycleLR(div_factor=1e2, final_div_factor=0.1): cos_final_lr = -1
+    # is not used; the floor is lr / 10 at step T - 1
+    p = [q for q in L.real_curves() if q.name.startswith("cos-10-124m_lr0.002_") and "iter15000" in q.name][0]
+    c = L.load_curve(p)
+    assert c.meta["family"] == "cosine" and c.meta["config"]["cos_final_lr"] == -1
+    assert len(c.lrs) == 15000
+    assert c.lrs[0] == pytest.approx(2e-5) and c.lrs[299] == pytest.approx(2e-3, rel=1e-12)
+    assert c.lrs[-1] == pytest.approx(2e-4, rel=1e-12)
+    assert c.lrs[150] == pytest.approx(2e-5 + (2e-3 - 2e-5) * (1 - np.cos(np.pi * 150 / 299)) / 2)
+    assert np.all(np.diff(c.lrs[299:]) <= 0)
+
+
+@pytest.mark.parametrize("edit,what", [
+    ({"cos_final_lr": 1e-5}, "cos_final_lr=1e-05"),         # a floor the run did not have
+    ({"lr": 0.0021}, "lr=0.0021"),
+    ({"warmup_steps": 200}, "warmup_steps=200"),
+    ({"scheduler": "wsd"}, "scheduler='wsd'"),               # read as constant: disagrees
+])
+def test_wrong_config_is_rejected_naming_the_file(tmp_path, edit, what):
+    p = [q for q in L.real_curves() if q.name.startswith("cos-10-124m_lr0.002_") and "iter15000" in q.name][0]
+    d = json.loads(p.read_text())
+    d["config"].update(edit)
+    bad = _write(tmp_path, "edited.json", json.dumps(d))
+    with pytest.raises(ValueError) as e:
+        L.load_curve(bad)
+    msg = str(e.value)
+    assert "edited.json" in msg and "disagrees with the logged train_lr" in msg and what in msg, msg
+
+
+def test_wsd_config_with_a_wrong_decay_fraction_is_rejected(tmp_path):
+    p = [q for q in L.real_curves() if q.name.startswith("ann124-0.2_lr0.001_") and "iter15000" in q.name][0]
+    d = json.loads(p.read_text())
+    d["config"]["wsd_fract_decay"] = 0.25
+    with pytest.raises(ValueError, match=r"wsd25\.json: the config .* disagrees .* at iter"):
+        L.load_curve(_write(tmp_path, "wsd25.json", json.dumps(d)))
+
+
+def test_unsupported_scheduler_names_the_file(tmp_path):
+    p = L.real_curves()[0]
+    d = json.loads(p.read_text())
+    d["config"]["scheduler"] = "cos_inf"
+    with pytest.raises(ValueError, match=r"odd\.json: config: scheduler='cos_inf' is not one of"):
+        L.load_curve(_write(tmp_path, "odd.json", json.dumps(d)))
 
 
 def test_shipped_resumed_log_keeps_last_occurrence():
@@ -131,3 +181,96 @@ def test_glue_cooldown_to_main_prefix():
     other = L.load_curve(ps["full-stable-124m_lr0.002_sched_wsd_warmup300_decay_linear_0.0_iter50000"])
     with pytest.raises(ValueError, match="differ"):
         L.glue(other, br)
+
+
+# ------------------------------------------------------------------ table semantics, W&B exports
+
+
+def test_csv_lr_is_the_lr_of_the_update_at_that_step(tmp_path):
+    # documented semantics: loss at step t = after t updates; lr at step t = the LR of update t
+    p = _write(tmp_path, "run.csv", "step,lr,loss\n0,0.0,9.0\n2,0.2,5.0\n4,0.0,4.0\n")
+    c = L.load_curve(p)
+    np.testing.assert_allclose(c.lrs, [0.0, 0.1, 0.2, 0.1, 0.0])
+    assert c.meta["lr_interpolated"] and c.meta["format"] == "csv"
+
+
+def test_wandb_export_with_a_column_mapping(tmp_path):
+    # W&B history export: one row per wandb.log call, val and train rows interleaved, blanks
+    text = ("_step,_runtime,iter,lr,train/loss,val/loss\n"
+            "0,1.0,0,,,10.5\n"
+            "1,2.0,50,0.001,6.0,\n"
+            "2,3.0,100,0.002,5.0,\n"
+            "3,4.0,100,,,5.2\n"
+            "4,5.0,150,0.001,4.5,\n"
+            "5,5.5,,,,\n"
+            "6,6.0,200,0.0,4.0,4.1\n")
+    p = _write(tmp_path, "wandb_export.csv", text)
+    c = L.load_curve(p, step="iter", lr="lr", loss="val/loss")
+    assert c.meta["format"] == "wandb" and c.meta["loss"] == "val/loss"
+    assert c.steps.tolist() == [0, 100, 200] and c.losses.tolist() == [10.5, 5.2, 4.1]
+    assert len(c.lrs) == 201 and c.lrs[100] == 0.002 and c.lrs[125] == pytest.approx(0.0015)
+    assert c.lrs[0] == 0.001                         # before the first logged LR: held constant
+    t = L.load_curve(p, step="iter", loss="train/loss")
+    assert t.steps.tolist() == [50, 100, 150, 200] and t.losses.tolist() == [6.0, 5.0, 4.5, 4.0]
+    # W&B's own counter as the step: another curve (the user asked for it)
+    u = L.load_curve(p, step="_step", loss="train/loss")
+    assert u.steps.tolist() == [1, 2, 4, 6]
+    with pytest.raises(ValueError, match=r"wandb_export\.csv: line 1: no column 'val_loss' for the loss"):
+        L.load_curve(p, step="iter", loss="val_loss")
+
+
+def test_wandb_jsonl_and_bad_rows_name_the_line(tmp_path):
+    rows = [{"_step": 0, "iter": 0, "val/loss": 9.0}, {"_step": 1, "iter": 10, "lr": 0.1, "loss": 3.0},
+            {"_step": 2, "iter": 20, "lr": 0.1, "val/loss": "x"}]
+    p = _write(tmp_path, "hist.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(ValueError, match=r"hist\.jsonl: line 3: loss='x' is not a number"):
+        L.load_curve(p, step="iter", loss="val/loss")
+    rows[2]["val/loss"] = 2.0
+    p = _write(tmp_path, "hist.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
+    c = L.load_curve(p, step="iter", loss="val/loss")
+    assert c.steps.tolist() == [0, 20] and c.meta["format"] == "wandb"
+
+
+# ------------------------------------------------------------------ issue 11: files that broke load_curve
+
+
+def test_non_utf8_file_names_file_and_line(tmp_path):
+    p = tmp_path / "latin1.csv"
+    p.write_bytes("step,lr,loss\n0,0.1,1.0\n1,0.1,0.9 # caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1\.csv: line 3: not UTF-8 text \(byte 0xe9"):
+        L.load_curve(p)
+
+
+def test_byte_order_mark_is_accepted(tmp_path):
+    p = tmp_path / "bom.csv"
+    p.write_bytes(b"\xef\xbb\xbfstep,lr,loss\n0,0.1,2.0\n1,0.1,1.5\n")
+    c = L.load_curve(p)
+    assert c.steps.tolist() == [0, 1] and c.losses.tolist() == [2.0, 1.5]
+    j = tmp_path / "bom.json"
+    j.write_bytes(b"\xef\xbb\xbf" + L.real_curves()[0].read_bytes())
+    assert len(L.load_curve(j).steps) == len(L.load_curve(L.real_curves()[0]).steps)
+
+
+def test_directory_is_an_error_naming_it(tmp_path):
+    d = tmp_path / "logs.csv"
+    d.mkdir()
+    with pytest.raises(ValueError, match=r"logs\.csv: is a directory"):
+        L.load_curve(d)
+
+
+@pytest.mark.parametrize("step", ["1e12", "100000000"])
+def test_huge_step_is_refused_before_allocating(tmp_path, step):
+    # a 2-row CSV with step 1e8 used to allocate 2.5 GB; 1e12 raised MemoryError
+    p = _write(tmp_path, "huge.csv", f"step,lr,loss\n0,0.1,3.0\n{step},0.1,2.0\n")
+    with pytest.raises(ValueError, match=r"huge\.csv: line 3: step=.* is beyond max_steps=10,000,000"):
+        L.load_curve(p)
+    if step == "100000000":
+        with pytest.raises(ValueError, match="max_steps"):
+            L.load_curve(p, max_steps=0)
+
+
+def test_huge_iterations_in_a_json_config_is_refused(tmp_path):
+    d = json.loads(L.real_curves()[0].read_text())
+    d["config"]["iterations"] = 10**12
+    with pytest.raises(ValueError, match=r"big\.json: config\.iterations: step=.* beyond max_steps"):
+        L.load_curve(_write(tmp_path, "big.json", json.dumps(d)))

@@ -42,7 +42,8 @@ def compute(config: Config, key=None) -> dict:
     curves = {p.stem: L.load_curve(p) for p in L.real_curves()}
     main = curves[MAIN]
     branches = {n: L.glue(main, c) for n, c in curves.items()
-                if (n.startswith("ann") or n.startswith("full-ann")) and len(c.lrs) <= config.max_step}
+                if (n.startswith("ann") or n.startswith("full-ann")) and "_lr0.001_" in n
+                and len(c.lrs) <= config.max_step}
     fit_c = branches[config.fit_branch]
     Tm = len(fit_c.lrs)                                     # main run cut where the fitted branch ends
     main_c = L.Curve(main.steps, main.lrs[:Tm], main.losses, main.meta)
