@@ -25,15 +25,16 @@ def _f32_sum_rtol(n: int, extra_ops: int = 4) -> float:
 def test_zero_logits_give_log_v_and_the_split_sums():
     params = MODEL.init_params(key=jax.random.key(2), scale=0.0)
     n = MODEL.eval_sequences.size  # 128 sequences x 12 positions = 1536 cross-entropies
-    # log V at every position, averaged over n positions: bound 1539 u = 9.2e-5 (3.7e-6 measured
-    # on one x86 CPU, 0 on another: an rtol of 1e-6 asked for a reduction order)
+    # log V at every position, averaged over n positions: bound (n + 2) u = 9.2e-5. Measured:
+    # 3.7e-6 on two x86 CPUs; the old rtol of 1e-6 only held for one lucky reduction order.
     np.testing.assert_allclose(MODEL.loss(params), np.log(8), rtol=_f32_sum_rtol(n, 3))
     parts = MODEL.decompose(MODEL.init_params(key=jax.random.key(3)))
     assert float(parts["loss"]) == float(MODEL.loss(MODEL.init_params(key=jax.random.key(3))))
-    # loss = river + hill + floor: three n-term sums of the same per-position terms (each term
-    # is ce = kl + H with kl, H >= 0), so the identity holds within the sum bound of each
+    # loss = river + hill + floor, from the same per-position ce and H (kl = ce - H, one rounding
+    # each): four n-term sums (river, hill, floor, loss) of terms bounded by ce >= 0, each within
+    # the n-term bound relative to the loss, so 4x that bound
     np.testing.assert_allclose(parts["river_loss"] + parts["hill_loss"] + parts["entropy_floor"],
-                               parts["loss"], rtol=3 * _f32_sum_rtol(n))
+                               parts["loss"], rtol=4 * _f32_sum_rtol(n))
     np.testing.assert_allclose(parts["excess_loss"], parts["river_loss"] + parts["hill_loss"],
                                rtol=_f32_sum_rtol(2))
     assert float(parts["river_loss"]) > 0 and float(parts["hill_loss"]) > 0
