@@ -19,6 +19,10 @@ sys.path.insert(0, str(DOCS / "_ext"))
 # which inherit its environment. Inline figures (an Agg backend shows none in a notebook).
 os.environ["RIVERVALLEY_FAST"] = "1"
 os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+# Compiled programs are cached across processes, as the Makefile does for the tests and figures
+# (CI's `make test` runs the notebooks first: `make docs` then reuses their compilations).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(DOCS.parent / ".cache" / "jax"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 import rivervalley  # noqa: E402
 

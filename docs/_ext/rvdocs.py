@@ -47,7 +47,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Loss-curve laws", ("rivervalley.laws", "rivervalley.laws_cli")),
     ("Plots, figures and tools", ("rivervalley.plotting", "rivervalley.figures",
                                   "rivervalley.figures.registry", "rivervalley.figures.runner",
-                                  "rivervalley.explorer", "rivervalley.cli",
+                                  "rivervalley.styles", "rivervalley.explorer", "rivervalley.cli",
                                   "rivervalley.notebooks_runner")),
 )
 OTHER_GROUP = "Other modules"
