@@ -24,6 +24,8 @@ import numpy as np
 from rivervalley._laws_forms import Law, _as_steps, _law, _params
 from rivervalley._laws_io import Curve
 
+_FTOL = 1e-8
+
 
 class FitWarning(UserWarning):
     """A fit whose parameters should not be trusted as they stand (bound, collapse, R^2 undefined)."""
@@ -224,7 +226,7 @@ def fit(law: Law | str, data, losses=None, *, steps=None, init=None, huber_delta
 
             return least_squares(f, z_start, jac=lambda z: np.asarray(jac_j(jnp.asarray(z), data_)),
                                  bounds=(zlo, zhi), loss="huber", f_scale=huber_delta,
-                                 max_nfev=nfev, method="trf", x_scale="jac")
+                                 max_nfev=nfev, method="trf", x_scale="jac", ftol=_FTOL)
 
         try:
             sol = solve(logy_np, z0, max_nfev)

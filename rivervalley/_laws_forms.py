@@ -386,13 +386,39 @@ def _mpl_prepare(lrs: np.ndarray, steps: np.ndarray) -> dict:
                 "n": np.zeros(len(steps))}
 
 
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _mpl_ld(num, log_c, beta, gamma, d, log_eta, log_x, rows):
+    """``sum_k d_k G(eta_k^-gamma S_k(t))`` over the live pairs, for each observation row.
+
+    ``G = 1 - (1 + u)^-beta`` with ``u = exp(log C - gamma log eta + log x)``. The JVP is written
+    out: the tangent is a combination of three segment sums that depend on the primal only, so a
+    Jacobian (``jacfwd``, 8 directions) costs one pass over the pairs instead of eight.
+    """
+    u = jnp.exp(log_c - gamma * log_eta + log_x)
+    return jax.ops.segment_sum(d * -jnp.expm1(-beta * jnp.log1p(u)), rows, num_segments=num)
+
+
+@_mpl_ld.defjvp
+def _mpl_ld_jvp(num, primals, tangents):
+    log_c, beta, gamma, d, log_eta, log_x, rows = primals
+    t_c, t_beta, t_gamma = tangents[:3]
+    u = jnp.exp(log_c - gamma * log_eta + log_x)
+    l1 = jnp.log1p(u)
+    w = jnp.exp(-beta * l1)                                   # (1 + u)^-beta = 1 - G
+
+    def seg(v):
+        return jax.ops.segment_sum(d * v, rows, num_segments=num)
+
+    h = beta * w * u / (1 + u)                                # dG / dlog u
+    out = seg(-jnp.expm1(-beta * l1))
+    return out, seg(h) * t_c - seg(h * log_eta) * t_gamma + seg(l1 * w) * t_beta
+
+
 def _mpl_at(params: MultiPowerParams, prep: dict) -> jax.Array:
     p = MultiPowerParams(*[_f(x) for x in params])
     s1 = prep["s1"]
-    # G = 1 - (1 + C eta^-gamma x)^-beta = -expm1(-beta log1p(exp(log C - gamma log eta + log x)))
-    u = jnp.exp(jnp.log(p.C) - p.gamma * prep["log_eta"] + prep["log_x"])
-    g = -jnp.expm1(-p.beta * jnp.log1p(u))
-    ld = jax.ops.segment_sum(prep["d"] * g, prep["rows"], num_segments=prep["n"].shape[0]) + prep["zero"]
+    ld = _mpl_ld(prep["n"].shape[0], jnp.log(p.C), p.beta, p.gamma, prep["d"], prep["log_eta"],
+                 prep["log_x"], prep["rows"]) + prep["zero"]
     return p.L0 + p.A * (s1 + p.S_W) ** (-p.alpha) - p.B * ld
 
 
