@@ -58,6 +58,7 @@ from rivervalley._laws_forms import (
     river_valley_law,
 )
 from rivervalley._laws_io import Curve, glue, load_curve, real_curves, reconstruct_lr
+from rivervalley._laws_validation import validate, validation_table
 
 __all__ = [
     "Law", "MultiPowerParams", "AnnealingParams", "ConvexBoundParams", "RiverValleyParams",
@@ -65,5 +66,5 @@ __all__ = [
     "RIVER_VALLEY_2", "LAWS", "multi_power_law", "lr_annealing_law", "convex_bound_law",
     "convex_bound", "river_valley_law", "river_valley_2_law",
     "predict", "parts", "Parts", "fit", "FitResult", "FitWarning", "Curve", "load_curve",
-    "real_curves", "glue", "reconstruct_lr",
+    "real_curves", "glue", "reconstruct_lr", "validate", "validation_table",
 ]
