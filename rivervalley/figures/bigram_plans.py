@@ -70,7 +70,7 @@ def compute(config: Config, key: jax.Array) -> dict:
         out[f"{name}_excess"] = np.asarray(r.loss) - float(data.entropy())
         out[f"{name}_sem"] = np.asarray(r.loss_sem)
         out[f"{name}_river"] = np.asarray(r.river_loss)
-        out[f"{name}_hill_excess"] = np.asarray(r.hill_loss) - float(data.entropy())
+        out[f"{name}_hill_excess"] = np.asarray(r.hill_loss)  # already the excess over the floor
         out[f"{name}_total_compute"] = np.asarray(plan.total_compute)
     return out
 
@@ -78,7 +78,7 @@ def compute(config: Config, key: jax.Array) -> dict:
 def table(data: dict) -> str:
     """The final numbers: checkpoint excess loss (river / hill excess parts) per plan and budget."""
     lines = [f"{'plan':<18}{'budget':>7}{'step':>7}{'compute':>9}{'excess':>10}{'river':>9}"
-             f"{'hill-H':>9}"]
+             f"{'hill':>9}"]
     for p in data["plans"]:
         p = str(p)
         for k, T in enumerate(data["budgets"]):
