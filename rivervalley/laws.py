@@ -33,6 +33,7 @@ The workflow, one module each (this one re-exports their public names):
 
 from __future__ import annotations
 
+from rivervalley._laws_advice import Advice, Spec, advise, schedule_from_spec
 from rivervalley._laws_fitting import FitResult, FitWarning, fit
 from rivervalley._laws_forms import (
     CONVEX_BOUND,
@@ -67,4 +68,5 @@ __all__ = [
     "convex_bound", "river_valley_law", "river_valley_2_law",
     "predict", "parts", "Parts", "fit", "FitResult", "FitWarning", "Curve", "load_curve",
     "real_curves", "glue", "reconstruct_lr", "validate", "validation_table",
+    "schedule_from_spec", "Spec", "advise", "Advice",
 ]
