@@ -44,6 +44,8 @@ def fmt(x: Any) -> str:
     """A short, readable rendering of a checked value for an error message."""
     if is_traced(x):
         return "<traced>"
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return f"<PRNG key, shape {x.shape}>"
     if isinstance(x, (jax.Array, np.ndarray, np.generic)):
         a = np.asarray(x)
         if a.size > 8:

@@ -112,3 +112,4 @@ def test_bad_paths_and_files(valley, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # nothing half-written
     with pytest.raises(ValueError, match="must be a Trajectory, SweepResult or PlanResult"):
         io.to_csv({"loss": 1}, tmp_path / "x.csv")
+
