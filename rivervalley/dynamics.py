@@ -19,6 +19,14 @@ raises :class:`DivergenceError` naming the step unless ``on_divergence="report"`
 one loss evaluation per :data:`CHECK_EVERY` steps, not one per step: a block that ends bad is
 replayed step by step to find the exact step (see :func:`_run_one`).
 
+Every argument is checked once per call, on the host, before anything is compiled (the shape
+checks trace the pieces abstractly and are cached like a ``jit``, ~1 ms on a repeated call):
+``x0`` against the problem's ``param_shape`` (or what its ``init_params`` builds), stacked
+arguments against ``batched``, seeds, keys, the optimizer factory's result, the threshold. A bad
+argument is a ``ValueError`` (``TypeError`` for the optimizer) that names it. ``key`` is required
+exactly when the run draws random numbers: a noise model, or a problem whose ``sample_loss`` uses
+its key (``problem.stochastic``, else ``problem.batch_size is not None``, else assumed).
+
 Example:
     >>> import jax
     >>> import rivervalley as rv
@@ -41,6 +49,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from rivervalley import _validate as V
+from rivervalley import plans as _plans
 
 Array = Any
 PyTree = Any
@@ -138,7 +149,13 @@ def _all_finite(tree: PyTree) -> Array:
 def _build_optimizer(optimizer: Callable | None, schedule: Callable):
     if optimizer is None:
         return None
-    return optimizer(schedule)
+    opt = optimizer(schedule)
+    if not isinstance(opt, optax.GradientTransformation):
+        raise TypeError(f"optimizer={V.fmt(optimizer)} returned {V.fmt(opt)} (a "
+                        f"{type(opt).__name__}), not an optax.GradientTransformation: the factory "
+                        "must build the optimizer from the schedule it is given, e.g. optax.adam "
+                        "or functools.partial(optax.sgd, momentum=0.9)")
+    return opt
 
 
 def _init_state(params: PyTree, optimizer: Callable | None, schedule: Callable,
@@ -308,22 +325,6 @@ def _batched(dyn, start, keys, batch_index, stop=None, *, static, batched_mask, 
     return jax.vmap(single, axis_name=RUNS)(start, keys, batch_index)
 
 
-def _check_int(name: str, value: Any, lo: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise ValueError(f"{name}={value!r} is outside the valid range: an integer >= {lo}")
-    return int(value)
-
-
-def _check_optimizer(optimizer: Any) -> None:
-    if isinstance(optimizer, optax.GradientTransformation):
-        raise TypeError("optimizer must be a factory schedule -> GradientTransformation "
-                        "(e.g. optax.adam or functools.partial(optax.sgd, momentum=0.9)), "
-                        "not an optimizer instance: the engine builds it from each schedule")
-    if optimizer is not None and not callable(optimizer):
-        raise TypeError(f"optimizer={optimizer!r} must be None or a callable "
-                        "schedule -> optax.GradientTransformation")
-
-
 def _mesh_put(arrays: PyTree, n_runs: int) -> PyTree:
     """Shard the leading (runs) axis over all devices when it divides evenly."""
     devices = jax.devices()
@@ -365,12 +366,348 @@ def _trajectory(recs: dict, final: SimState) -> Trajectory:
                       final_state=final)
 
 
-def _default_key(key: Array | None, noise: Any) -> Array:
+# -- argument checks: on the host, once per call, before anything is traced --------------------
+_BATCHABLE = ("problem", "schedule", "noise", "x0")
+
+
+def _check_optimizer(optimizer: Any) -> None:
+    if isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError("optimizer must be a factory schedule -> GradientTransformation "
+                        "(e.g. optax.adam or functools.partial(optax.sgd, momentum=0.9)), "
+                        "not an optimizer instance: the engine builds it from each schedule")
+    if optimizer is not None and not callable(optimizer):
+        raise TypeError(f"optimizer={V.fmt(optimizer)} must be None or a callable "
+                        "schedule -> optax.GradientTransformation")
+
+
+def _check_problem(problem: Any) -> None:
+    missing = [m for m in ("loss", "sample_loss", "decompose")
+               if not callable(getattr(problem, m, None))]
+    if missing:
+        raise ValueError(f"problem={V.fmt(problem)} is not a problem: it has no "
+                         f"{', '.join(missing)} (a landscape or a bigram model provides loss, "
+                         "sample_loss(params, key) and decompose)")
+    batch_size = getattr(problem, "batch_size", None)
+    if batch_size is not None:
+        # a minibatch of 0 samples has a NaN loss: that is a problem setting, not a divergence
+        V.check_int("problem.batch_size", batch_size, lo=1)
+
+
+def _check_schedule(schedule: Any, name: str = "schedule") -> None:
+    if callable(schedule):
+        return
+    hint = ""
+    if isinstance(schedule, (numbers.Real, np.ndarray, jax.Array)) and not isinstance(schedule,
+                                                                                      bool):
+        hint = (f": for a constant learning rate pass {name}=rivervalley.schedules.constant("
+                f"{V.fmt(schedule)})")
+    raise ValueError(f"{name}={V.fmt(schedule)} is not a schedule (a callable step -> learning "
+                     f"rate){hint}")
+
+
+def _check_noise(noise: Any) -> None:
+    if noise is not None and not callable(getattr(noise, "sample", None)):
+        raise ValueError(f"noise={V.fmt(noise)} is not a noise model: pass None or a "
+                         "rivervalley.noise model (with .sample(key, step, problem, params))")
+
+
+def _check_threshold(threshold: Any) -> float:
+    if np.ndim(threshold) != 0:
+        raise ValueError(f"divergence_threshold={V.fmt(threshold)} must be a number")
+    V.check_real("divergence_threshold", threshold, lo=0.0, lo_open=True, finite=False,
+                 what="|loss| above it counts as divergence; inf checks finiteness only")
+    return float(threshold)
+
+
+def _is_stochastic(problem: Any) -> bool:
+    """Whether ``problem.sample_loss`` uses its key: ``problem.stochastic`` when the problem says
+    (landscapes: False), else whether it draws minibatches (``batch_size`` not None), else True
+    (a problem that does not say is assumed to use its key)."""
+    flag = getattr(problem, "stochastic", None)
+    if isinstance(flag, (bool, np.bool_)):
+        return bool(flag)
+    if hasattr(problem, "batch_size"):
+        return problem.batch_size is not None
+    return True
+
+
+def _resolve_key(key: Any, problem: Any, noise: Any) -> Array:
+    """The run key: required (and checked) when the run draws random numbers."""
     if key is None:
         if noise is not None:
             raise ValueError("key is required with a noise model: pass key=jax.random.key(seed)")
-        return jax.random.key(0)
+        if _is_stochastic(problem):
+            bs = getattr(problem, "batch_size", None)
+            why = (f"{type(problem).__name__} draws minibatches (batch_size={bs})" if bs is not None
+                   else f"{type(problem).__name__}.sample_loss takes a key (a deterministic "
+                   "problem says so with a `stochastic = False` attribute)")
+            raise ValueError(f"key is required: {why}; pass key=jax.random.key(seed)")
+        return jax.random.key(0)  # unused: a deterministic problem without noise
+    V.check_key("key", key)
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    if np.shape(key) != (() if typed else (2,)):
+        raise ValueError(f"key must be one PRNG key, not an array of {np.shape(key)} keys: pass "
+                         "key=jax.random.key(seed); seeds select the runs")
     return key
+
+
+def _seed_array(seeds: Any) -> np.ndarray:
+    """``seeds``: a count (seeds 0 .. n-1) or a 1-D sequence of distinct integer seeds."""
+    if isinstance(seeds, (numbers.Integral, np.integer)) and not isinstance(seeds,
+                                                                            (bool, np.bool_)):
+        return np.arange(V.check_int("seeds", seeds, lo=1, hi=V.SEED_MAX + 1), dtype=np.uint32)
+    if isinstance(seeds, (bool, np.bool_)):
+        raise ValueError(f"seeds={seeds!r} must be a count >= 1 or a 1-D sequence of integer "
+                         "seeds, not a bool")
+    arr = V.check_seeds("seeds", seeds)
+    values, counts = np.unique(arr, return_counts=True)
+    if np.any(counts > 1):
+        raise ValueError(f"seeds={V.fmt(seeds)} repeats {int(values[counts > 1][0])}: repeated "
+                         "seeds give identical runs")
+    return arr
+
+
+def _check_batched(batched: Any) -> tuple[str, ...]:
+    if isinstance(batched, str) or not isinstance(batched, (tuple, list)):
+        raise ValueError(f"batched={batched!r} must be a tuple of argument names, e.g. "
+                         f"batched=({batched!r},)" if isinstance(batched, str) else
+                         f"batched={batched!r} must be a tuple of argument names")
+    unknown = [b for b in batched if b not in _BATCHABLE]
+    if unknown:
+        raise ValueError(f"batched={tuple(batched)!r} names unknown arguments {unknown}; "
+                         "valid: 'problem', 'schedule', 'noise', 'x0'")
+    return tuple(batched)
+
+
+def _with(batched: tuple[str, ...], arg: str) -> tuple[str, ...]:
+    return (*batched, arg)
+
+
+def _name(obj: Any) -> str:
+    """A short name of a problem or noise model for a message (their reprs hold arrays)."""
+    return type(obj).__name__
+
+
+def _path(prefix: str, path) -> str:
+    return prefix + jax.tree_util.keystr(path)
+
+
+def _batch_size(obj: Any, name: str) -> int:
+    """The common leading axis of every array leaf of a batched argument."""
+    sizes = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(obj)[0]:
+        if not _is_numeric(leaf):
+            continue
+        if np.ndim(leaf) == 0:
+            raise ValueError(f"{name} is listed in batched but {_path(name, path)} is a scalar: "
+                             "a batched argument has a leading batch axis on every array leaf "
+                             "(stack configurations with rivervalley.stack)")
+        sizes[_path(name, path)] = int(np.shape(leaf)[0])
+    if not sizes:
+        raise ValueError(f"{name} is listed in batched but has no array leaves to batch over")
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"{name} is listed in batched but its array leaves do not share one "
+                         f"leading batch axis (sizes {sorted(set(sizes.values()))}: {sizes}); "
+                         "stack configurations with rivervalley.stack")
+    return next(iter(sizes.values()))
+
+
+def _spec(obj: Any, batched: bool) -> tuple[list, tuple]:
+    """Like :func:`_partition`, with the array leaves as abstract values of ONE run (the leading
+    batch axis dropped when ``batched``), for :func:`jax.eval_shape`."""
+    leaves, treedef = jax.tree.flatten(obj)
+    dyn = []
+    for leaf in leaves:
+        if _is_numeric(leaf):
+            shape, dtype = np.shape(leaf), jax.dtypes.canonicalize_dtype(jnp.result_type(leaf))
+            dyn.append(jax.ShapeDtypeStruct(shape[1:] if batched else shape, dtype))
+        else:
+            dyn.append(None)
+    return dyn, (treedef, tuple(None if _is_numeric(l) else l for l in leaves))
+
+
+def _shapes(tree: Any) -> str:
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    if len(leaves) == 1 and not leaves[0][0]:
+        return str(tuple(np.shape(leaves[0][1])))
+    return "{" + ", ".join(f"{jax.tree_util.keystr(p)}: {tuple(np.shape(l))}"
+                           for p, l in leaves) + "}"
+
+
+def _check_x0_values(x0: Any, name: str = "x0") -> None:
+    """Every leaf of x0 is a floating-point array with finite entries."""
+    if isinstance(x0, SimState) and name == "x0":
+        raise ValueError("x0 is a SimState: sweep and run_plan start from parameters (resume a "
+                         "single run with simulate, or pass the state's params)")
+    leaves = jax.tree_util.tree_flatten_with_path(x0)[0]
+    if not leaves:
+        raise ValueError(f"{name}={V.fmt(x0)} has no array leaves: pass the initial parameters")
+    for path, leaf in leaves:
+        where = _path(name, path)
+        if not _is_numeric(leaf) or V._is_bool(leaf):
+            raise ValueError(f"{where}={V.fmt(leaf)} is not a floating-point array of parameters")
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise ValueError(f"{where}={V.fmt(leaf)} has dtype {dtype}: parameters must be floating "
+                             f"point (an integer x0 would make integer updates); pass "
+                             f"jnp.asarray({name}, float)")
+        if not V.is_traced(leaf):
+            a = np.asarray(leaf)
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"{where}={V.fmt(leaf)} holds {int(np.sum(~np.isfinite(a)))} "
+                                 "non-finite entries (NaN or inf): the starting point must be "
+                                 "finite")
+
+
+def _check_run(problem, schedule, noise, x0, key, *, batched=(), optimizer=None,
+               opt_state=None, x0_name="x0") -> None:
+    """Trace one run's pieces abstractly (no compilation, no FLOPs) and check that they fit
+    together: ``schedule(step)`` is a scalar, ``x0`` has the shapes of the problem's parameters
+    (``problem.param_shape``, or the tree ``problem.init_params`` builds), the loss at x0 is a
+    scalar, the noise has the shapes of the parameters and the optimizer factory returns an optax
+    optimizer. A stacked argument missing from ``batched`` (or listed there but not stacked)
+    shows up here as a shape mismatch, and the message names the argument.
+
+    The trace depends only on shapes, dtypes and static structure, so it is cached like a
+    ``jit`` (:func:`_probe`): a sweep called again with new values costs ~0.1 ms here."""
+    batch_shape = getattr(problem, "batch_shape", ())
+    if batch_shape and "problem" not in batched:
+        raise ValueError(f"problem is a stack of {int(np.prod(batch_shape))} problems (batch shape "
+                         f"{tuple(batch_shape)}) but batched={tuple(batched)!r} does not name it: "
+                         f"pass batched={_with(batched, 'problem')!r}")
+    p_dyn, p_st = _spec(problem, "problem" in batched)
+    s_dyn, s_st = _spec(schedule, "schedule" in batched)
+    n_dyn, n_st = _spec(noise, "noise" in batched)
+    x_b = "x0" in batched
+    x_spec = jax.tree.map(lambda l: jax.ShapeDtypeStruct(
+        np.shape(l)[1:] if x_b else np.shape(l),
+        jax.dtypes.canonicalize_dtype(jnp.result_type(l))), x0)
+
+    def hint(arg: str, obj: Any) -> str:
+        """The hint for an argument that may be a stack ``batched`` does not name."""
+        if arg in batched or not any(_is_numeric(l) and np.ndim(l) > 0
+                                     for l in jax.tree.leaves(obj)):
+            return ""
+        return (f"; if {arg} is a stack of configurations (rivervalley.stack), name it: "
+                f"batched={_with(batched, arg)!r}")
+
+    hints = tuple(hint(a, o) for a, o in (("problem", problem), ("schedule", schedule),
+                                          ("noise", noise)))
+    opt_def = None if opt_state is None else jax.tree.structure(opt_state)
+    _probe.eval_shape(p_dyn, s_dyn, n_dyn, x_spec, key, p_st=p_st, s_st=s_st, n_st=n_st,
+                      batched=tuple(batched), optimizer=optimizer, opt_def=opt_def,
+                      x0_name=x0_name, hints=hints)
+
+
+@functools.partial(jax.jit, static_argnames=("p_st", "s_st", "n_st", "batched", "optimizer",
+                                             "opt_def", "x0_name", "hints"))
+def _probe(p_dyn, s_dyn, n_dyn, x, key, *, p_st, s_st, n_st, batched, optimizer, opt_def, x0_name,
+           hints):
+    """The abstract run of :func:`_check_run` (only ever traced, through ``eval_shape``)."""
+    prob, sched, nz = _combine(p_dyn, p_st), _combine(s_dyn, s_st), _combine(n_dyn, n_st)
+    p_hint, s_hint, n_hint = hints
+    step = jnp.zeros((), jnp.int32)
+    try:
+        lr = sched(step)
+    except Exception as e:  # noqa: BLE001 - reported with the argument's name
+        raise ValueError(f"schedule ({type(sched).__name__}) fails on a step: "
+                         f"{type(e).__name__}: {e}{s_hint}") from e
+    if jnp.shape(lr) != ():
+        raise ValueError(f"schedule(step) returns shape {jnp.shape(lr)}, not one learning rate"
+                         + (f": a stack of {jnp.shape(lr)[0]} schedules needs batched="
+                            f"{_with(batched, 'schedule')!r}" if "schedule" not in batched
+                            else ""))
+    expected = _expected_params(prob)
+    if expected is not None:
+        _compare_params(x, expected, x0_name, batched)
+    try:
+        loss = prob.loss(x)
+    except Exception as e:  # noqa: BLE001
+        raise ValueError(f"problem.loss({x0_name}) fails for {x0_name} of shapes {_shapes(x)}: "
+                         f"{type(e).__name__}: {e}{p_hint}") from e
+    if jnp.shape(loss) != ():
+        x_hint = (f"; a batch of starting points needs batched={_with(batched, 'x0')!r}"
+                  if "x0" not in batched else "")
+        raise ValueError(f"problem.loss({x0_name}) has shape {jnp.shape(loss)}, not a scalar: "
+                         f"{x0_name} (shapes {_shapes(x)}) does not fit the problem{x_hint}"
+                         f"{p_hint}")
+    if nz is not None:
+        try:
+            xi = nz.sample(key, step, prob, x)
+            ok = (jax.tree.structure(xi) == jax.tree.structure(x) and all(
+                jnp.shape(a) == jnp.shape(b) for a, b in zip(jax.tree.leaves(xi),
+                                                             jax.tree.leaves(x))))
+        except Exception as e:  # noqa: BLE001
+            raise ValueError(f"noise={_name(nz)} cannot draw the gradient noise of this problem: "
+                             f"{type(e).__name__}: {e}{n_hint}") from e
+        if not ok:
+            raise ValueError(f"noise.sample returns shapes {_shapes(xi)} for parameters of "
+                             f"shapes {_shapes(x)}{n_hint}")
+    opt = _build_optimizer(optimizer, sched)
+    if opt_def is not None:
+        want = () if opt is None else opt.init(x)
+        if jax.tree.structure(want) != opt_def:
+            raise ValueError(f"x0 is a SimState whose opt_state does not fit "
+                             f"optimizer={V.fmt(optimizer)}: resume with the optimizer that "
+                             "produced the state")
+
+
+def _expected_params(problem: Any) -> Any:
+    """The parameter shapes of one run of ``problem`` (traced), or None when it does not say:
+    ``problem.param_shape`` (one point's shape: a tuple, or a pytree of tuples like the params;
+    landscapes, the bigram and transformer models state it), else the tree
+    ``problem.init_params`` returns."""
+    shape = getattr(problem, "param_shape", None)
+    if shape is not None:
+        is_shape = lambda t: isinstance(t, tuple) and all(
+            isinstance(n, (numbers.Integral, np.integer)) for n in t)
+        return jax.tree.map(lambda t: jax.ShapeDtypeStruct(tuple(int(n) for n in t),
+                                                           jnp.result_type(float)),
+                            shape, is_leaf=is_shape)
+    init = getattr(problem, "init_params", None)
+    if not callable(init):
+        return None
+    for kwargs in (dict(key=jax.random.key(0)), {}):
+        try:
+            return init(**kwargs)
+        except Exception:  # noqa: BLE001, S112 - an init we cannot call tells us nothing
+            continue
+    return None
+
+
+def _compare_params(x, expected, name, batched) -> None:
+    if jax.tree.structure(x) != jax.tree.structure(expected):
+        raise ValueError(f"{name} has leaves {_shapes(x)} but the problem's parameters are "
+                         f"{_shapes(expected)} (its param_shape, or the tree its init_params "
+                         "builds)")
+    for (path, a), b in zip(jax.tree_util.tree_flatten_with_path(x)[0], jax.tree.leaves(expected)):
+        sa, sb = tuple(jnp.shape(a)), tuple(jnp.shape(b))
+        if sa == sb:
+            continue
+        where = _path(name, path)
+        if "x0" not in batched and len(sa) == len(sb) + 1 and sa[1:] == sb:
+            raise ValueError(f"{where} has shape {sa} but the problem's parameters have shape "
+                             f"{sb}: a batch of {sa[0]} starting points needs batched="
+                             f"{_with(batched, 'x0')!r}")
+        per_run = " per run (its leading axis is the batch)" if "x0" in batched else ""
+        raise ValueError(f"{where} has shape {sa}{per_run} but the problem's parameters have "
+                         f"shape {sb}")
+
+
+def _divergence_message(traj: Trajectory, threshold: float) -> str | None:
+    """Why a single run diverged when the learning rate is not to blame: a starting loss that is
+    already non-finite or above the threshold. None: the usual message."""
+    loss0 = float(np.asarray(traj.loss)[0])
+    step0 = int(np.asarray(traj.steps)[0])
+    if not np.isfinite(loss0):
+        return (f"the run diverged at step {int(traj.diverged_at)}: the loss at the starting point "
+                f"(step {step0}) is already {loss0}; check x0 and the problem (not the learning "
+                "rate)")
+    if abs(loss0) > threshold:
+        return (f"the run diverged at step {int(traj.diverged_at)}: |loss| at the starting point "
+                f"(step {step0}) is {abs(loss0):.4g}, already above divergence_threshold="
+                f"{threshold:g}; raise the threshold (|loss| above it counts as divergence)")
+    return None
 
 
 def simulate(problem: Any, x0: PyTree | SimState, schedule: Callable, *, num_steps: int,
@@ -381,13 +718,16 @@ def simulate(problem: Any, x0: PyTree | SimState, schedule: Callable, *, num_ste
 
     Args:
         problem: a landscape or bigram model (``loss``, ``sample_loss``, ``decompose``).
-        x0: initial parameters, or a :class:`SimState` to resume (the step continues from it).
+        x0: initial parameters, or a :class:`SimState` to resume (the step continues from it):
+            floating point, finite, with the problem's parameter shapes (``param_shape``).
         schedule: ``step -> lr`` (a ``rivervalley.schedules`` object or any optax schedule).
         num_steps: number of updates (>= 1).
         optimizer: None for SGD (x <- x - eta_t g), or a factory ``schedule ->
             optax.GradientTransformation`` such as ``optax.adam``.
         noise: a ``rivervalley.noise`` model added to the gradient, or None.
-        key: PRNG key (required with noise or a stochastic problem).
+        key: PRNG key, ``jax.random.key(seed)``: required when the run draws random numbers
+            (a noise model, or a problem whose ``sample_loss`` uses its key: a bigram model with
+            a ``batch_size``, the transformer); a deterministic run ignores it.
         record_every: record every k steps (memory O(num_steps / k)).
         record_params: also record the parameters.
         divergence_threshold: |loss| above this counts as divergence.
@@ -397,23 +737,61 @@ def simulate(problem: Any, x0: PyTree | SimState, schedule: Callable, *, num_ste
     Returns:
         A :class:`Trajectory` with records at steps start, start + k, ..., start + num_steps.
     """
-    num_steps = _check_int("num_steps", num_steps, 1)
-    record_every = _check_int("record_every", record_every, 1)
+    num_steps, record_every, threshold = _check_common(problem, schedule, noise, optimizer,
+                                                       num_steps, record_every,
+                                                       divergence_threshold, record_params)
     if on_divergence not in ("raise", "report"):
         raise ValueError(f"on_divergence={on_divergence!r} must be 'raise' or 'report'")
-    _check_optimizer(optimizer)
-    key = _default_key(key, noise)
+    key = _resolve_key(key, problem, noise)
     from_x0 = not isinstance(x0, SimState)
+    if from_x0:
+        _check_x0_values(x0)
+        _check_run(problem, schedule, noise, x0, key, optimizer=optimizer)
+    else:
+        _check_state(x0)
+        _check_run(problem, schedule, noise, x0.params, key, optimizer=optimizer,
+                   opt_state=x0.opt_state, x0_name="x0.params")
     start = jax.tree.map(lambda x: jnp.asarray(x)[None], x0)
     recs, final = _execute(problem, schedule, noise, start, key[None], np.zeros(1, np.int32),
                            num_steps=num_steps, record_every=record_every,
                            record_params=record_params, optimizer=optimizer,
-                           threshold=divergence_threshold, from_x0=from_x0)
+                           threshold=threshold, from_x0=from_x0)
     recs, final = jax.tree.map(lambda x: x[0], (recs, final))
     traj = _trajectory(recs, final)
-    if on_divergence == "raise":
-        traj.check()
+    if on_divergence == "raise" and int(traj.diverged_at) >= 0:
+        step = int(traj.diverged_at)
+        raise DivergenceError(step, _divergence_message(traj, threshold) or (
+            f"the run diverged at step {step} (a non-finite loss or parameter, or |loss| above "
+            f"divergence_threshold={threshold:g}); lower the learning rate or pass "
+            "on_divergence='report'"))
     return traj
+
+
+def _check_common(problem, schedule, noise, optimizer, num_steps, record_every, threshold,
+                  record_params) -> tuple[int, int, float]:
+    """The checks every entry point shares; returns the checked numbers."""
+    num_steps = V.check_int("num_steps", num_steps, lo=1)
+    record_every = V.check_int("record_every", record_every, lo=1)
+    if not isinstance(record_params, (bool, np.bool_)):
+        raise ValueError(f"record_params={V.fmt(record_params)} must be True or False")
+    _check_problem(problem)
+    _check_schedule(schedule)
+    _check_noise(noise)
+    _check_optimizer(optimizer)
+    return num_steps, record_every, _check_threshold(threshold)
+
+
+def _check_state(state: SimState) -> None:
+    """A state to resume from: finite parameters and a run that has not diverged (a diverged
+    state is frozen; resuming it would only repeat it)."""
+    _check_x0_values(state.params, "x0.params")
+    d = np.asarray(state.diverged_at)
+    if np.ndim(d) != 0 or np.ndim(state.step) != 0:
+        raise ValueError("x0 is a SimState of several runs (a sweep's final_state): resume one run "
+                         "at a time, e.g. jax.tree.map(lambda x: x[s, b], final_state)")
+    if int(d) >= 0:
+        raise ValueError(f"x0 is a SimState that diverged at step {int(d)}: it is frozen there; "
+                         "resume from a state saved before the divergence")
 
 
 def run_scan(problem: Any, x0: PyTree | SimState, schedule: Callable, key: Array, *,
@@ -469,16 +847,6 @@ class SweepResult(NamedTuple):
         return "\n".join(lines) if lines else "no run diverged"
 
 
-def _batch_size(obj: Any, name: str) -> int:
-    sizes = {int(np.shape(l)[0]) for l in jax.tree.leaves(obj) if _is_numeric(l)
-             and np.ndim(l) > 0}
-    if len(sizes) != 1:
-        raise ValueError(f"{name} is listed in batched but its array leaves do not share one "
-                         f"leading batch axis (sizes {sorted(sizes)}); stack configurations with "
-                         "rivervalley.stack")
-    return sizes.pop()
-
-
 def stack(objs: list) -> Any:
     """Stack pytrees of the same structure (schedules, landscapes, noise) into one batch.
 
@@ -507,27 +875,29 @@ def sweep(problem: Any, x0: PyTree, schedule: Callable, *, num_steps: int,
     (key ``fold_in(key, seed)``) and batch entry b. Runs are laid out on a ``runs`` mesh axis over
     ``jax.devices()`` and padded to a multiple of the device count.
 
+    ``seeds`` is a count n (seeds 0 .. n-1) or a list of distinct integer seeds in [0, 2**32 - 1];
+    ``key`` is required when the runs draw random numbers (see :func:`simulate`). Every argument
+    is checked once, on the host, before compilation: a stacked argument that ``batched`` does
+    not name (or an ``x0`` of the wrong shape) is an error naming it, never a silent broadcast.
+
     Returns:
         A :class:`SweepResult`; its trajectory arrays have shape (S, B, records). Divergence is
         reported per run in ``diverged_at`` (and :meth:`SweepResult.report`), never raised.
     """
-    num_steps = _check_int("num_steps", num_steps, 1)
-    record_every = _check_int("record_every", record_every, 1)
-    _check_optimizer(optimizer)
-    unknown = set(batched) - {"problem", "schedule", "noise", "x0"}
-    if unknown:
-        raise ValueError(f"batched={batched!r} names unknown arguments {sorted(unknown)}; "
-                         "valid: 'problem', 'schedule', 'noise', 'x0'")
+    num_steps, record_every, threshold = _check_common(problem, schedule, noise, optimizer,
+                                                       num_steps, record_every,
+                                                       divergence_threshold, record_params)
+    batched = _check_batched(batched)
     sizes = {name: _batch_size(obj, name) for name, obj in
              (("problem", problem), ("schedule", schedule), ("noise", noise), ("x0", x0))
              if name in batched}
     if len(set(sizes.values())) > 1:
         raise ValueError(f"batched arguments disagree on the batch size: {sizes}")
     n_batch = next(iter(sizes.values()), 1)
-    seed_arr = np.arange(seeds) if isinstance(seeds, (int, np.integer)) else np.asarray(seeds)
-    if seed_arr.ndim != 1 or seed_arr.size == 0:
-        raise ValueError(f"seeds={seeds!r} must be a positive count or a 1-D list of seeds")
-    key = jax.random.key(0) if key is None else key
+    seed_arr = _seed_array(seeds)
+    key = _resolve_key(key, problem, noise)
+    _check_x0_values(x0)
+    _check_run(problem, schedule, noise, x0, key, batched=batched, optimizer=optimizer)
     n_seeds = seed_arr.size
     s_idx = np.repeat(np.arange(n_seeds), n_batch)
     b_idx = np.tile(np.arange(n_batch), n_seeds).astype(np.int32)
@@ -537,10 +907,10 @@ def sweep(problem: Any, x0: PyTree, schedule: Callable, *, num_steps: int,
     recs, final = _execute(problem, schedule, noise, x0_runs, keys, b_idx, batched=batched,
                            num_steps=num_steps, record_every=record_every,
                            record_params=record_params, optimizer=optimizer,
-                           threshold=divergence_threshold, from_x0=True)
+                           threshold=threshold, from_x0=True)
     shape = (n_seeds, n_batch)
     recs, final = jax.tree.map(lambda x: x.reshape(shape + x.shape[1:]), (recs, final))
-    return SweepResult(_trajectory(recs, final), seed_arr)
+    return SweepResult(_trajectory(recs, final), seed_arr.astype(np.int64))
 
 
 # -- plans --------------------------------------------------------------------------------------
@@ -586,23 +956,33 @@ def run_plan(plan: Any, problem: Any, x0: PyTree, *, seeds: int | np.ndarray = 1
     Args:
         plan: a ``rivervalley.plans.Plan``.
         problem, x0, noise, optimizer, divergence_threshold: as in :func:`simulate`.
-        seeds: number of seeds (or a list of seeds); checkpoint metrics are seed means.
-        key: base PRNG key; seed s uses ``fold_in(key, s)``.
+        seeds: number of seeds n (seeds 0 .. n-1), or a list of distinct integer seeds in
+            [0, 2**32 - 1]; checkpoint metrics are seed means.
+        key: base PRNG key; seed s uses ``fold_in(key, s)``. Required when the run draws random
+            numbers, as in :func:`simulate`.
         record_every: record interval of the branch trajectories (default: about 400 records over
             the longest branch).
 
     Returns:
         A :class:`PlanResult`.
     """
-    _check_optimizer(optimizer)
-    key = jax.random.key(0) if key is None else key
-    seed_arr = np.arange(seeds) if isinstance(seeds, (int, np.integer)) else np.asarray(seeds)
-    n = seed_arr.size
-    keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.asarray(seed_arr))
+    if not isinstance(plan, _plans.Plan):
+        raise ValueError(f"plan={V.fmt(plan)} must be a rivervalley.plans.Plan (e.g. "
+                         "rivervalley.plans.wsd(peak, budgets))")
     if record_every is None:
         longest = max(b.end_step - b.start_step for b in plan.branches)
         record_every = max(1, longest // 400)
-    record_every = _check_int("record_every", record_every, 1)
+    _, record_every, threshold = _check_common(problem, plan.branches[0].schedule, noise,
+                                               optimizer, 1, record_every,
+                                               divergence_threshold, False)
+    seed_arr = _seed_array(seeds)
+    key = _resolve_key(key, problem, noise)
+    _check_x0_values(x0)
+    for branch in plan.branches:
+        _check_schedule(branch.schedule, f"branch {branch.name!r}: schedule")
+        _check_run(problem, branch.schedule, noise, x0, key, optimizer=optimizer)
+    n = seed_arr.size
+    keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.asarray(seed_arr))
     zeros = np.zeros(n, np.int32)
     # Every segment runs the same static number of steps (the longest segment, masked past its
     # stop), so the whole plan compiles once instead of once per segment length.
@@ -618,17 +998,13 @@ def run_plan(plan: Any, problem: Any, x0: PyTree, *, seeds: int | np.ndarray = 1
     seg_steps = -(-longest // record_every) * record_every
     saved: dict[tuple[str, int], SimState] = {}
     trajectories: dict[str, Trajectory] = {}
-    names = [b.name for b in plan.branches]
     for branch, cuts in zip(plan.branches, segments):
         if branch.parent is None:
             start = jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n,) + jnp.shape(x)),
                                  x0)
             state = jax.vmap(lambda p, b=branch: _init_state(p, optimizer, b.schedule,
                                                              b.start_step))(start)
-        else:
-            if branch.parent not in names[:names.index(branch.name)]:
-                raise ValueError(f"branch {branch.name!r}: parent {branch.parent!r} must be "
-                                 "listed before it")
+        else:  # Plan guarantees the parent is listed before and spans the fork step
             state = saved[(branch.parent, branch.start_step)]
         saved[(branch.name, branch.start_step)] = state
         pieces = []
@@ -636,7 +1012,7 @@ def run_plan(plan: Any, problem: Any, x0: PyTree, *, seeds: int | np.ndarray = 1
             recs, state = _execute(problem, branch.schedule, noise, state, keys, zeros,
                                    num_steps=seg_steps, record_every=record_every,
                                    record_params=False, optimizer=optimizer,
-                                   threshold=divergence_threshold, from_x0=False, stop=cut)
+                                   threshold=threshold, from_x0=False, stop=cut)
             # masked steps repeat the stop record: keep each step once
             steps = np.asarray(recs["step"][0])
             keep = np.concatenate([[not pieces], steps[1:] > steps[:-1]])

@@ -36,6 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rivervalley._validate import check_int, check_key, check_real, fmt, is_traced
+
 Array = Any
 
 
@@ -66,23 +68,19 @@ def _softplus_jvp(primals, tangents):
     return _softplus(x), jax.nn.sigmoid(x) * dx
 
 
-def _check_finite(name: str, value, lo: float | None = None, *, strict: bool = False,
-                  hi: float | None = None, what: str = "") -> None:
-    """Validate concrete numeric arguments (skipped for tracers)."""
-    if isinstance(value, jax.core.Tracer):
-        return
-    arr = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}={value!r} must be finite")
-    if lo is not None:
-        bad = arr <= lo if strict else arr < lo
-        if np.any(bad):
-            rel = ">" if strict else ">="
-            raise ValueError(f"{name}={value!r} is outside the valid range: must be {rel} {lo}"
-                             + (f" ({what})" if what else ""))
-    if hi is not None and np.any(arr >= hi):
-        raise ValueError(f"{name}={value!r} is outside the valid range: must be < {hi}"
-                         + (f" ({what})" if what else ""))
+def _check_length(name: str, value: Any, h: int, dim: int) -> None:
+    """``value`` is a scalar or has shape (d-1,) = (h,): one entry per hill direction.
+
+    Shapes are known for tracers too, so this also runs inside ``jax.vmap``."""
+    shape = np.shape(value)
+    if shape not in ((), (h,)):
+        raise ValueError(f"{name}={fmt(value)} has shape {shape}; a {dim}-D valley takes a scalar "
+                         f"or one value per hill direction, shape ({h},)")
+
+
+def _check_scalar(name: str, value: Any) -> None:
+    if np.ndim(value) != 0:
+        raise ValueError(f"{name}={fmt(value)} must be a scalar, not shape {np.shape(value)}")
 
 
 @jax.tree_util.register_dataclass
@@ -120,6 +118,47 @@ class RiverValley:
     def dim(self) -> int:
         """Number of coordinates d (1 river + d-1 hill directions)."""
         return int(np.shape(self.sharpness)[-1]) + 1
+
+    @property
+    def stochastic(self) -> bool:
+        """False: ``sample_loss`` ignores its key (a run draws random numbers only through a
+        noise model), so the engine needs no key for a run without noise."""
+        return False
+
+    @property
+    def param_shape(self) -> tuple[int]:
+        """The shape of one point x: ``(d,)`` (the engine checks ``x0`` against it)."""
+        return (self.dim,)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading batch axes of a stacked valley (``rivervalley.stack``); ``()`` for one valley."""
+        return tuple(np.shape(self.sharpness)[:-1])
+
+    def check_params(self, x: Any, name: str = "x0") -> None:
+        """Raise ``ValueError`` naming ``name`` unless ``x`` is one point of this valley: a
+        floating-point array of shape ``(d,)`` with finite entries (finiteness is not checked for
+        traced values).
+
+        >>> standard_toy().check_params(np.array([0.5]))
+        Traceback (most recent call last):
+        ...
+        ValueError: x0=[0.5] has shape (1,); this 2-D valley takes points of shape (2,)
+        """
+        shape, dtype = np.shape(x), getattr(x, "dtype", None)
+        if dtype is None:
+            try:
+                dtype = np.asarray(x).dtype
+            except (TypeError, ValueError):
+                dtype = np.dtype(object)
+        if shape != self.param_shape:
+            raise ValueError(f"{name}={fmt(x)} has shape {shape}; this {self.dim}-D valley takes "
+                             f"points of shape {self.param_shape}")
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise ValueError(f"{name}={fmt(x)} has dtype {dtype}; a point must be floating point "
+                             f"(e.g. jnp.asarray({name}, float))")
+        if not is_traced(x) and not np.all(np.isfinite(np.asarray(x))):
+            raise ValueError(f"{name}={fmt(x)} is not finite")
 
     def to_local(self, x: Array) -> Array:
         """World coordinates -> local (u, v): z = Q^T x."""
@@ -280,28 +319,34 @@ def river_valley(dim: int = 2, *, profile: str = "softplus", sharpness=20.0, amp
         >>> print(v.dim, [float(s) for s in v.sharpness])
         3 [10.0, 100.0]
     """
-    if not isinstance(dim, (int, np.integer)) or dim < 2:
-        raise ValueError(f"dim={dim!r} is outside the valid range: an integer >= 2")
-    if profile not in PROFILES:
+    dim = check_int("dim", dim, lo=2)
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise ValueError(f"profile={profile!r} is unknown; known profiles: {', '.join(PROFILES)}")
-    _check_finite("sharpness", sharpness, 0.0, strict=True)
-    _check_finite("amplitude", amplitude)
-    _check_finite("wavenumber", wavenumber)
-    _check_finite("sharpening", sharpening, -1.0, strict=True, hi=1.0,
-                  what="|kappa| < 1 keeps the hills convex")
-    _check_finite("slope", slope, 0.0, strict=True)
-    _check_finite("alpha", alpha, 0.0, strict=True)
-    concrete = not isinstance(amplitude, jax.core.Tracer)
+    h = dim - 1
+    check_real("sharpness", sharpness, lo=0.0, lo_open=True, what="a hill curvature lambda > 0")
+    _check_length("sharpness", sharpness, h, dim)
+    check_real("amplitude", amplitude)
+    _check_length("amplitude", amplitude, h, dim)
+    for name, value in (("wavenumber", wavenumber), ("sharpening", sharpening),
+                        ("slope", slope), ("alpha", alpha)):
+        _check_scalar(name, value)
+    check_real("wavenumber", wavenumber)
+    check_real("sharpening", sharpening, lo=-1.0, hi=1.0, lo_open=True, hi_open=True,
+               what="|kappa| < 1 keeps the hills convex")
+    check_real("slope", slope, lo=0.0, lo_open=True)
+    check_real("alpha", alpha, lo=0.0, lo_open=True)
+    concrete = not is_traced(amplitude)
     if course is None:
         course = "sine" if concrete and np.any(np.asarray(amplitude) != 0) else "straight"
-    if course not in COURSES:
+    if not isinstance(course, str) or course not in COURSES:
         raise ValueError(f"course={course!r} is unknown; known courses: {', '.join(COURSES)}")
     if course == "straight" and concrete and np.any(np.asarray(amplitude) != 0):
-        raise ValueError(f"amplitude={amplitude!r} needs course='sine' (a straight river has none)")
+        raise ValueError(f"amplitude={fmt(amplitude)} needs course='sine' (a straight river has "
+                         "none)")
     if varying is None:
-        varying = not (not isinstance(sharpening, jax.core.Tracer)
-                       and np.all(np.asarray(sharpening) == 0))
-    h = dim - 1
+        varying = not (not is_traced(sharpening) and np.all(np.asarray(sharpening) == 0))
+    elif not isinstance(varying, (bool, np.bool_)):
+        raise ValueError(f"varying={varying!r} must be None, True or False")
     sharp = jnp.broadcast_to(jnp.asarray(sharpness, _float()), (h,))
     amp = jnp.broadcast_to(jnp.asarray(amplitude, _float()), (h,))
     if isinstance(rotation, str):
@@ -309,8 +354,10 @@ def river_valley(dim: int = 2, *, profile: str = "softplus", sharpness=20.0, amp
             raise ValueError(f"rotation={rotation!r} must be None, 'random' or a (d, d) matrix")
         if key is None:
             raise ValueError("rotation='random' needs key=jax.random.key(seed)")
+        check_key("key", key)
         rotation = random_rotation(dim, key=key)
     if rotation is not None:
+        check_real("rotation", rotation)
         q = np.asarray(rotation, dtype=float)
         if q.shape != (dim, dim):
             raise ValueError(f"rotation has shape {q.shape}; expected ({dim}, {dim})")
@@ -343,10 +390,13 @@ def valley(dim: int, *, lambda_min: float = 1.0, lambda_max: float = 100.0, **kw
         >>> print([round(float(s), 2) for s in v.sharpness])
         [1.0, 10.0, 100.0]
     """
-    if not isinstance(dim, (int, np.integer)) or dim < 2:
-        raise ValueError(f"dim={dim!r} is outside the valid range: an integer >= 2")
-    _check_finite("lambda_min", lambda_min, 0.0, strict=True)
-    _check_finite("lambda_max", lambda_max, 0.0, strict=True)
+    dim = check_int("dim", dim, lo=2)
+    for name, value in (("lambda_min", lambda_min), ("lambda_max", lambda_max)):
+        _check_scalar(name, value)
+        check_real(name, value, lo=0.0, lo_open=True, what="a hill curvature")
+    if "sharpness" in kwargs:
+        raise ValueError("valley() sets the sharpness from lambda_min / lambda_max; pass "
+                         "sharpness to river_valley() instead")
     if lambda_max < lambda_min:
         raise ValueError(f"lambda_max={lambda_max} must be >= lambda_min={lambda_min}")
     sharp = np.geomspace(lambda_min, lambda_max, dim - 1)
@@ -355,19 +405,41 @@ def valley(dim: int, *, lambda_min: float = 1.0, lambda_max: float = 100.0, **kw
 
 def random_rotation(dim: int, *, key: Array) -> Array:
     """A Haar-random orthogonal (dim, dim) matrix (QR of a Gaussian matrix, signs fixed)."""
+    dim = check_int("dim", dim, lo=1)
+    check_key("key", key)
     a = jax.random.normal(key, (dim, dim), _float())
     q, r = jnp.linalg.qr(a)
     return q * jnp.sign(jnp.diag(r))[None, :]
 
 
+def _check_landscape(landscape: Any) -> None:
+    if not isinstance(landscape, RiverValley):
+        raise ValueError(f"landscape={fmt(landscape)} must be a RiverValley (build one with "
+                         "rivervalley.landscapes.river_valley)")
+
+
 def stability_limit(landscape: RiverValley) -> float:
-    """2 / max_i lambda_i: GD on the hills diverges above this learning rate."""
-    return 2.0 / float(np.max(np.asarray(landscape.sharpness)) * (1 + abs(
-        float(np.asarray(landscape.sharpening)))))
+    """2 / max_i lambda_i: GD on the hills diverges above this learning rate (with sharpening
+    kappa, the largest curvature along the river is lambda_max (1 + |kappa|)). For a stacked
+    valley, the limit of its sharpest member."""
+    _check_landscape(landscape)
+    return 2.0 / float(np.max(np.asarray(landscape.sharpness)) * (1 + float(np.max(np.abs(
+        np.asarray(landscape.sharpening))))))
 
 
 def check_stable(landscape: RiverValley, peak_value: float) -> None:
-    """Raise ``ValueError`` when ``peak_value`` is beyond the stability limit 2 / lambda_max."""
+    """Raise ``ValueError`` when ``peak_value`` is beyond the stability limit 2 / lambda_max.
+
+    ``peak_value`` is a learning rate: a finite real number >= 0 (not a bool, not NaN).
+
+    >>> check_stable(standard_toy(), float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: peak_value=nan must be finite, in [0, inf) (a learning rate)
+    """
+    _check_landscape(landscape)
+    _check_scalar("peak_value", peak_value)
+    check_real("peak_value", peak_value, lo=0.0, what="a learning rate")
     limit = stability_limit(landscape)
     if peak_value >= limit:
         raise ValueError(f"peak_value={peak_value} is beyond the stability limit 2/lambda_max = "

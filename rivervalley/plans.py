@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rivervalley import schedules as _s
+from rivervalley._validate import check_int, fmt
 
 __all__ = [
     "Branch",
@@ -48,6 +49,16 @@ class Branch:
     end_step: int
     parent: str | None
 
+    def __post_init__(self):
+        _check_name("Branch.name", self.name)
+        if not callable(self.schedule):
+            raise ValueError(f"Branch {self.name!r}: schedule={fmt(self.schedule)} is not a "
+                             "schedule (a callable step -> learning rate)")
+        _set_int(self, "start_step", lo=0)
+        _set_int(self, "end_step", lo=self.start_step + 1)
+        if self.parent is not None:
+            _check_name(f"Branch {self.name!r}: parent", self.parent)
+
     @property
     def steps(self) -> int:
         """Updates this branch performs (its compute)."""
@@ -63,6 +74,13 @@ class Checkpoint:
     budget: int
     compute: int
 
+    def __post_init__(self):
+        _check_name("Checkpoint.name", self.name)
+        _check_name(f"Checkpoint {self.name!r}: branch", self.branch)
+        _set_int(self, "step", lo=1)
+        _set_int(self, "budget", lo=1)
+        _set_int(self, "compute", lo=1)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -70,6 +88,50 @@ class Plan:
     kind: str
     branches: tuple[Branch, ...]
     checkpoints: tuple[Checkpoint, ...]
+
+    def __post_init__(self):
+        """The structure :func:`rivervalley.run_plan` relies on: unique branch names, parents
+        listed before their children and spanning the fork step, checkpoints inside their
+        branch."""
+        _check_name("Plan.kind", self.kind)
+        for field in ("branches", "checkpoints"):
+            items = getattr(self, field)
+            if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+                raise ValueError(f"Plan.{field}={fmt(items)} must be a sequence")
+            object.__setattr__(self, field, tuple(items))
+        if not self.branches:
+            raise ValueError("Plan.branches=() must hold at least one branch")
+        if not self.checkpoints:
+            raise ValueError("Plan.checkpoints=() must hold at least one checkpoint")
+        seen: dict[str, Branch] = {}
+        for i, b in enumerate(self.branches):
+            if not isinstance(b, Branch):
+                raise ValueError(f"Plan.branches[{i}]={fmt(b)} is not a Branch")
+            if b.name in seen:
+                raise ValueError(f"Plan.branches: the name {b.name!r} is used twice (branch "
+                                 f"names must be unique: each names one trajectory)")
+            if b.parent is not None:
+                if b.parent not in seen:
+                    where = ("is not in this plan" if all(o.name != b.parent for o in self.branches)
+                             else "must be listed before it")
+                    raise ValueError(f"Plan.branches: branch {b.name!r}: parent {b.parent!r} "
+                                     f"{where}")
+                p = seen[b.parent]
+                if not p.start_step <= b.start_step <= p.end_step:
+                    raise ValueError(f"Plan.branches: branch {b.name!r} forks at start_step="
+                                     f"{b.start_step}, outside its parent {p.name!r} "
+                                     f"[{p.start_step}, {p.end_step}]")
+            seen[b.name] = b
+        for i, c in enumerate(self.checkpoints):
+            if not isinstance(c, Checkpoint):
+                raise ValueError(f"Plan.checkpoints[{i}]={fmt(c)} is not a Checkpoint")
+            if c.branch not in seen:
+                raise ValueError(f"Plan.checkpoints: checkpoint {c.name!r}: branch={c.branch!r} "
+                                 f"is not in this plan; branches: {', '.join(seen)}")
+            b = seen[c.branch]
+            if not b.start_step < c.step <= b.end_step:
+                raise ValueError(f"Plan.checkpoints: checkpoint {c.name!r}: step={c.step} is "
+                                 f"outside its branch {b.name!r} ({b.start_step}, {b.end_step}]")
 
     @property
     def total_compute(self) -> int:
@@ -110,6 +172,18 @@ class Plan:
         for c in self.checkpoints:
             lines.append(f"{c.name:<{cw}}{c.branch:<{bw}}{c.step:>6} {c.budget:>7} {c.compute:>8}")
         return "\n".join(lines)
+
+
+def _check_name(what: str, name) -> None:
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{what}={name!r} must be a non-empty string")
+
+
+def _set_int(obj, field: str, *, lo: int) -> None:
+    """Check an integer field of a frozen dataclass (not a float: step 25.5 would silently run to
+    step 25) and store it as a Python int."""
+    object.__setattr__(obj, field, check_int(f"{type(obj).__name__}.{field}",
+                                             getattr(obj, field), lo=lo))
 
 
 def _budgets(budgets: Sequence[int], name: str = "budgets") -> list[int]:

@@ -123,3 +123,80 @@ def test_landscape_is_a_pytree_that_vmaps_over_sharpness():
     vs = rv.stack([L.river_valley(2, sharpness=s) for s in (1.0, 10.0, 100.0)])
     losses = jax.vmap(lambda v: v.loss(jnp.array([0.0, 1.0])))(vs)
     np.testing.assert_allclose(losses, np.log(2) + 0.5 * np.array([1.0, 10.0, 100.0]), rtol=1e-6)
+
+
+# -- argument checks (issue 11) ----------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(dim=3, sharpness=[1.0, 2.0, 3.0]), r"sharpness=\[1.0, 2.0, 3.0\] has shape \(3,\).*\(2,\)"),
+    (dict(dim=3, sharpness=[10.0]), r"sharpness=\[10.0\] has shape \(1,\)"),
+    (dict(dim=3, amplitude=[0.1, 0.2, 0.3]), r"amplitude=.* has shape \(3,\)"),
+    (dict(dim=2, sharpness=True), r"sharpness=True must be a real number, not a bool"),
+    (dict(dim=2, sharpness=float("nan")), r"sharpness=nan must be finite"),
+    (dict(dim=2, sharpness=[[1.0]]), r"sharpness=\[\[1.0\]\] has shape \(1, 1\)"),
+    (dict(dim=True), r"dim=True"),
+    (dict(dim=2.0), r"dim=2.0"),
+    (dict(amplitude=float("inf")), r"amplitude=inf must be finite"),
+    (dict(wavenumber=[1.0, 2.0]), r"wavenumber=\[1.0, 2.0\] must be a scalar"),
+    (dict(wavenumber=False), r"wavenumber=False must be a real number"),
+    (dict(sharpening=-1.0), r"sharpening=-1.0"),
+    (dict(slope=-0.1, profile="linear"), r"slope=-0.1"),
+    (dict(alpha=True), r"alpha=True"),
+    (dict(varying="yes"), r"varying='yes'"),
+    (dict(rotation="random", key=0), r"key=0 is not a PRNG key"),
+    (dict(rotation=np.full((2, 2), np.nan)), r"rotation=.* must be finite"),
+])
+def test_factory_arguments_are_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        L.river_valley(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(lambda_min=-1.0), r"lambda_min=-1.0"),
+    (dict(lambda_max=float("nan")), r"lambda_max=nan"),
+    (dict(lambda_min=True), r"lambda_min=True"),
+    (dict(lambda_min=10.0, lambda_max=1.0), r"lambda_max=1.0 must be >= lambda_min=10.0"),
+    (dict(sharpness=3.0), r"valley\(\) sets the sharpness"),
+])
+def test_valley_arguments_are_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        L.valley(3, **kwargs)
+
+
+@pytest.mark.parametrize("peak, match", [
+    (float("nan"), r"peak_value=nan must be finite"),
+    (-0.01, r"peak_value=-0.01 is outside the valid range"),
+    (True, r"peak_value=True must be a real number, not a bool"),
+    ([0.01, 0.02], r"peak_value=\[0.01, 0.02\] must be a scalar"),
+    ("0.05", r"peak_value='0.05' must be a real number"),
+])
+def test_check_stable_refuses_nonsense(peak, match):
+    # today: NaN passes (NaN >= limit is False) and a negative LR is "stable"
+    with pytest.raises(ValueError, match=match):
+        L.check_stable(L.standard_toy(), peak)
+
+
+def test_check_stable_needs_a_landscape():
+    with pytest.raises(ValueError, match=r"landscape=.* must be a RiverValley"):
+        L.check_stable("toy", 0.01)
+
+
+def test_a_valley_states_the_points_it_takes():
+    v = L.river_valley(3, amplitude=0.3)
+    assert v.param_shape == (3,) and v.batch_shape == () and v.stochastic is False
+    v.check_params(jnp.zeros(3))
+    with pytest.raises(ValueError, match=r"x0=\[0.0, 0.0\] has shape \(2,\); this 3-D valley"):
+        v.check_params(jnp.zeros(2))
+    with pytest.raises(ValueError, match=r"start=.*dtype int32"):
+        v.check_params(jnp.zeros(3, jnp.int32), name="start")
+    with pytest.raises(ValueError, match=r"x0=.* is not finite"):
+        v.check_params(jnp.array([0.0, jnp.inf, 0.0]))
+    stacked = rv.stack([L.standard_toy(sharpness=s) for s in (1.0, 2.0)])
+    assert stacked.batch_shape == (2,) and stacked.param_shape == (2,)
+
+
+def test_factories_still_work_inside_vmap():
+    # values are traced (unchecked), shapes are not
+    vs = jax.vmap(lambda s: L.river_valley(2, sharpness=s))(jnp.array([1.0, 10.0]))
+    assert vs.batch_shape == (2,)
+    with pytest.raises(ValueError, match=r"sharpness=<traced> has shape \(3,\)"):
+        jax.vmap(lambda s: L.river_valley(3, sharpness=s))(jnp.ones((2, 3)))

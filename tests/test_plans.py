@@ -119,3 +119,71 @@ def test_summary_lists_everything():
 def test_plan_validation(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# -- construction checks (issue 11): a Plan is valid by construction -------------------------------
+def _main(end=100):
+    return P.Branch("main", S.constant(0.1), 0, end, None)
+
+
+def test_duplicate_branch_names_are_refused():
+    # today: run_plan overwrites one of the two trajectories
+    main = _main()
+    with pytest.raises(ValueError, match=r"Plan.branches: the name 'main' is used twice"):
+        P.Plan("custom", (main, main), (P.Checkpoint("T=100", "main", 100, 100, 100),))
+
+
+@pytest.mark.parametrize("field, kwargs", [
+    ("step", dict(step=25.5)), ("step", dict(step=0)), ("step", dict(step=True)),
+    ("budget", dict(budget=np.nan)), ("compute", dict(compute=-3)),
+])
+def test_checkpoint_fields_are_whole_numbers(field, kwargs):
+    # today: a checkpoint at 25.5 is computed at step 25 and reported as 25.5
+    args = dict(name="c", branch="main", step=25, budget=25, compute=25) | kwargs
+    with pytest.raises(ValueError, match=rf"Checkpoint.{field}="):
+        P.Checkpoint(**args)
+
+
+def test_integer_fields_are_stored_as_python_ints():
+    c = P.Checkpoint("c", "main", np.int64(25), np.int32(25), 25)
+    assert type(c.step) is int and type(c.budget) is int
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(name=""), r"Branch.name=''"),
+    (dict(name=3), r"Branch.name=3"),
+    (dict(schedule=0.1), r"schedule=0.1 is not a schedule"),
+    (dict(start_step=-1), r"Branch.start_step=-1"),
+    (dict(start_step=1.5), r"Branch.start_step=1.5"),
+    (dict(end_step=0), r"Branch.end_step=0"),
+    (dict(end_step=100.0), r"Branch.end_step=100.0"),
+    (dict(parent=""), r"parent=''"),
+])
+def test_branch_fields_are_checked(kwargs, match):
+    args = dict(name="b", schedule=S.constant(0.1), start_step=0, end_step=100, parent=None)
+    with pytest.raises(ValueError, match=match):
+        P.Branch(**(args | kwargs))
+
+
+def test_plan_structure_is_checked():
+    main = _main()
+    ck = P.Checkpoint("T=100", "main", 100, 100, 100)
+    child = P.Branch("decay", S.constant(0.01), 90, 100, "main")
+    with pytest.raises(ValueError, match=r"parent 'main' must be listed before it"):
+        P.Plan("custom", (child, main), (ck,))
+    with pytest.raises(ValueError, match=r"parent 'nope' is not in this plan"):
+        P.Plan("custom", (main, P.Branch("d", S.constant(0.01), 90, 100, "nope")), (ck,))
+    with pytest.raises(ValueError, match=r"forks at start_step=150, outside its parent 'main'"):
+        P.Plan("custom", (main, P.Branch("d", S.constant(0.01), 150, 160, "main")), (ck,))
+    with pytest.raises(ValueError, match=r"checkpoint 'x': branch='other' is not in this plan"):
+        P.Plan("custom", (main,), (P.Checkpoint("x", "other", 50, 50, 50),))
+    with pytest.raises(ValueError, match=r"checkpoint 'x': step=120 is outside its branch 'main'"):
+        P.Plan("custom", (main,), (P.Checkpoint("x", "main", 120, 120, 120),))
+    with pytest.raises(ValueError, match=r"Plan.branches=\(\) must hold"):
+        P.Plan("custom", (), (ck,))
+    with pytest.raises(ValueError, match=r"Plan.checkpoints\[0\]=.*not a Checkpoint"):
+        P.Plan("custom", (main,), ("T=100",))
+    # lists are accepted and stored as tuples
+    p = P.Plan("custom", [main, child], [ck])
+    assert isinstance(p.branches, tuple) and isinstance(p.checkpoints, tuple)
+    _parents_first(p)
