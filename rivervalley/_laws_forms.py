@@ -52,11 +52,12 @@ def _drops(lrs):
 
 
 def _linear_recurrence(a, b):
-    """``y_t = a_t * y_{t-1} + b_t`` with ``y_{-1} = 0`` for all t: one ``lax.scan``, O(T), O(1) state."""
+    """``y_t = a_t * y_{t-1} + b_t`` with ``y_{-1} = 0`` for all t: one ``lax.scan``, O(T), O(1) state
+    (``a``, ``b`` of shape ``(T,)`` or ``(T, K)`` for K independent recursions)."""
     def body(y, ab):
         y = ab[0] * y + ab[1]
         return y, y
-    return jax.lax.scan(body, jnp.zeros((), b.dtype), (a, b))[1]
+    return jax.lax.scan(body, jnp.zeros(b.shape[1:], b.dtype), (a, b))[1]
 
 
 # ============================================================================================
@@ -113,6 +114,26 @@ class RiverValley2Params(NamedTuple):
     s2: Any
     lam2: Any
     s2_2: Any
+
+
+class RiverValleySpectrumParams(NamedTuple):
+    """River-valley law with a spectrum of hill sharpnesses: the river of :class:`RiverValleyParams`
+    plus ``SPECTRUM_GROUPS`` groups of hill directions with sharpnesses log-uniform in
+    ``[lam_lo, lam_hi]``, total noise ``s2`` and noise scaling ``eta^(p - 1)`` (``p = 1``: SGD on a
+    fixed quadratic valley, hill level proportional to the LR)."""
+    L0: Any
+    A: Any
+    alpha: Any
+    tau0: Any
+    s2: Any
+    lam_lo: Any
+    lam_hi: Any
+    p: Any
+
+
+#: Number of sharpness groups of :func:`river_valley_spectrum_law` (midpoints of K equal bins in
+#: log sharpness).
+SPECTRUM_GROUPS = 12
 
 
 # ============================================================================================
@@ -299,6 +320,49 @@ def river_valley_2_law(params: RiverValley2Params, lrs) -> jax.Array:
     return _river_term(p, lrs) + _hill_term(lrs, p.lam, p.s2) + _hill_term(lrs, p.lam2, p.s2_2)
 
 
+def _spectrum(lam_lo, lam_hi):
+    u = (jnp.arange(SPECTRUM_GROUPS) + 0.5) / SPECTRUM_GROUPS
+    return jnp.exp(jnp.log(lam_lo) + u * (jnp.log(lam_hi) - jnp.log(lam_lo)))
+
+
+def _noise_injection(eta, s2, p):
+    """``eta^(1 + p) s2`` (``= eta^2 s2`` at ``p = 1``), 0 at ``eta = 0``, with finite derivatives."""
+    pos = eta > 0
+    return jnp.where(pos, jnp.exp((1 + p) * jnp.log(jnp.where(pos, eta, 1.0))), 0.0) * s2
+
+
+def river_valley_spectrum_law(params: RiverValleySpectrumParams, lrs) -> jax.Array:
+    """The river-valley law with a spectrum of hill sharpnesses, O(T K) (K = ``SPECTRUM_GROUPS``).
+
+        L(t) = L0 + A (tau_t + tau0)^(-alpha) + sum_i lam_i V_{i,t} / 2,
+        V_{i,0} = 0,   V_{i,t+1} = (1 - eta_t lam_i)^2 V_{i,t} + eta_t^(1+p) s2 / K,
+
+    with ``lam_i`` log-uniform in ``[lam_lo, lam_hi]`` (K bin midpoints). THEORY.md §4's
+    d-dimensional valley has a spectrum of sharpnesses, each hill direction relaxing by the exact
+    recursion at its own rate ``2 eta lam_i``: a decay reveals the sharp directions' drop at once
+    and the flat ones' late. The noise injection ``eta^(1+p) s2`` generalizes SGD's ``eta^2 s2``
+    (``p = 1``, hill level ``~ eta s2 / 4`` at a constant LR) to a hill level ``~ eta^p``: an
+    adaptive optimizer's update noise need not scale like SGD's (fitted, not assumed).
+    8 parameters, like the multi-power law.
+
+    >>> p = RiverValleySpectrumParams(1.0, 1.0, 0.5, 1.0, 1.0, 0.5, 5.0, 1.0)
+    >>> round(float(river_valley_spectrum_law(p, jnp.full(1000, 0.1))[-1]), 4)
+    1.1274
+    """
+    p, lrs = _law_inputs(RiverValleySpectrumParams, params, lrs)
+    return _river_term(p, lrs) + jnp.sum(_spectrum_groups(p, lrs), axis=0)
+
+
+def _spectrum_groups(p, lrs):
+    """``lam_i V_{i,t} / 2`` for every group (K, T)."""
+    lam = _spectrum(p.lam_lo, p.lam_hi)
+    a = (1 - lrs[:, None] * lam) ** 2
+    b = jnp.broadcast_to(_noise_injection(lrs, p.s2 / SPECTRUM_GROUPS, p.p)[:, None], a.shape)
+    v_next = _linear_recurrence(a, b)                                           # (T, K)
+    v = jnp.concatenate([jnp.zeros((1, lam.shape[0]), lrs.dtype), v_next[:-1]])
+    return (0.5 * lam * v).T
+
+
 # ============================================================================================
 # exact evaluation at a few steps (used by fit): prepare (NumPy, once) + evaluate (JAX)
 # ============================================================================================
@@ -356,6 +420,25 @@ def _rv2_at(params: RiverValley2Params, prep: dict) -> jax.Array:
     p = RiverValley2Params(*[_f(x) for x in params])
     return (p.L0 + p.A * (prep["tau"] + p.tau0) ** (-p.alpha) + _hill_at(prep, p.lam, p.s2)
             + _hill_at(prep, p.lam2, p.s2_2))
+
+
+def _spectrum_at(params: RiverValleySpectrumParams, prep: dict) -> jax.Array:
+    p = RiverValleySpectrumParams(*[_f(x) for x in params])
+    eta, n, obs = prep["eta"], prep["n"], prep["obs"]
+    river = p.L0 + p.A * (prep["tau"] + p.tau0) ** (-p.alpha)
+    if eta.shape[0] == 0:
+        return river
+    lam = _spectrum(p.lam_lo, p.lam_hi)
+    e = eta[:, None]
+    la = 2 * jnp.log(jnp.maximum(jnp.abs(1 - e * lam), 1e-300))
+    small = jnp.abs(la) < 1e-12
+    la_s = jnp.where(small, 1.0, la)
+    an = jnp.exp(n[:, None] * la)
+    geo = jnp.where(small, n[:, None], jnp.expm1(n[:, None] * la_s) / jnp.expm1(la_s))
+    inj = _noise_injection(eta, p.s2 / SPECTRUM_GROUPS, p.p)[:, None]
+    v = _linear_recurrence(an, inj * geo)                                        # (runs, K)
+    h = 0.5 * jnp.sum(lam * v, axis=1)
+    return river + jnp.where(obs >= 0, h[jnp.maximum(obs, 0)], 0.0)
 
 
 def _mpl_prepare(lrs: np.ndarray, steps: np.ndarray) -> dict:
@@ -527,6 +610,12 @@ def _guess_rv2(lrs_list, losses_list, steps_list):
     return RiverValley2Params(*g, g.lam / 20.0, g.s2 / 2.0)
 
 
+def _guess_spectrum(lrs_list, losses_list, steps_list):
+    g = _guess_rv(lrs_list, losses_list, steps_list)
+    # a decade and a half either side of the one-group guess, SGD's noise scaling
+    return RiverValleySpectrumParams(g.L0, g.A, g.alpha, g.tau0, g.s2, g.lam / 30, g.lam * 3, 1.0)
+
+
 def _guess_convex(lrs_list, losses_list, steps_list):
     # the law is linear in (L0, scale, scale * d2): solve that least-squares problem
     rows, ys = [], []
@@ -585,6 +674,19 @@ def _rv2_check(params, lrs_list):
     return _groups_check([(params.lam, params.s2), (params.lam2, params.s2_2)], lrs_list)
 
 
+def _spectrum_parts(params, lrs):
+    p, lrs = _law_inputs(RiverValleySpectrumParams, params, lrs)
+    return _river_term(p, lrs), tuple(_spectrum_groups(p, lrs))
+
+
+def _spectrum_check(params, lrs_list):
+    out = []
+    if params.lam_hi < params.lam_lo * 1.05:
+        out.append(f"the spectrum collapsed to one sharpness (lam_lo={params.lam_lo:.4g}, "
+                   f"lam_hi={params.lam_hi:.4g}): river_valley fits these runs as well")
+    return out
+
+
 _INF = math.inf
 
 MULTI_POWER = Law(
@@ -614,9 +716,16 @@ RIVER_VALLEY_2 = Law(
     ("A", "tau0", "lam", "s2", "lam2", "s2_2"), _guess_rv2, _segments_prepare, _rv2_at,
     parts=_rv2_parts, check=_rv2_check)
 
+RIVER_VALLEY_SPECTRUM = Law(
+    "river_valley_spectrum", RiverValleySpectrumParams, river_valley_spectrum_law,
+    RiverValleySpectrumParams(0.0, 1e-12, 0.01, 1e-12, 1e-12, 1e-9, 1e-9, -0.9),
+    RiverValleySpectrumParams(_INF, _INF, 3.0, _INF, _INF, _INF, _INF, 3.0),
+    ("A", "tau0", "s2", "lam_lo", "lam_hi"), _guess_spectrum, _segments_prepare, _spectrum_at,
+    parts=_spectrum_parts, check=_spectrum_check)
+
 #: All laws by name.
 LAWS: dict[str, Law] = {law.name: law for law in (MULTI_POWER, LR_ANNEALING, CONVEX_BOUND, RIVER_VALLEY,
-                                                   RIVER_VALLEY_2)}
+                                                   RIVER_VALLEY_2, RIVER_VALLEY_SPECTRUM)}
 
 
 def _law(law: Law | str) -> Law:

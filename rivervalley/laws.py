@@ -10,6 +10,8 @@ exponentials (a ``lax.scan`` with an ``m``-vector state); nothing builds a T x T
   al. 2025 (arXiv:2501.18965) evaluate (Defazio et al. 2023, Thm. 10), mapped affinely to a loss.
 - :data:`RIVER_VALLEY` river progress + hill relaxation (THEORY.md §4): the new law of this package.
 - :data:`RIVER_VALLEY_2` the same with two groups of hill directions (a fast and a slow hill).
+- :data:`RIVER_VALLEY_SPECTRUM` the same with a log-uniform spectrum of hill sharpnesses and a
+  fitted LR scaling of the hill level (8 parameters, like the multi-power law).
 
 The workflow, one module each (this one re-exports their public names):
 
@@ -42,6 +44,8 @@ from rivervalley._laws_forms import (
     MULTI_POWER,
     RIVER_VALLEY,
     RIVER_VALLEY_2,
+    RIVER_VALLEY_SPECTRUM,
+    SPECTRUM_GROUPS,
     AnnealingParams,
     ConvexBoundParams,
     Law,
@@ -49,6 +53,7 @@ from rivervalley._laws_forms import (
     Parts,
     RiverValley2Params,
     RiverValleyParams,
+    RiverValleySpectrumParams,
     convex_bound,
     convex_bound_law,
     lr_annealing_law,
@@ -57,15 +62,17 @@ from rivervalley._laws_forms import (
     predict,
     river_valley_2_law,
     river_valley_law,
+    river_valley_spectrum_law,
 )
 from rivervalley._laws_io import Curve, glue, load_curve, real_curves, reconstruct_lr
 from rivervalley._laws_validation import validate, validation_table
 
 __all__ = [
     "Law", "MultiPowerParams", "AnnealingParams", "ConvexBoundParams", "RiverValleyParams",
-    "RiverValley2Params", "MULTI_POWER", "LR_ANNEALING", "CONVEX_BOUND", "RIVER_VALLEY",
-    "RIVER_VALLEY_2", "LAWS", "multi_power_law", "lr_annealing_law", "convex_bound_law",
-    "convex_bound", "river_valley_law", "river_valley_2_law",
+    "RiverValley2Params", "RiverValleySpectrumParams", "MULTI_POWER", "LR_ANNEALING", "CONVEX_BOUND",
+    "RIVER_VALLEY", "RIVER_VALLEY_2", "RIVER_VALLEY_SPECTRUM", "SPECTRUM_GROUPS", "LAWS",
+    "multi_power_law", "lr_annealing_law", "convex_bound_law",
+    "convex_bound", "river_valley_law", "river_valley_2_law", "river_valley_spectrum_law",
     "predict", "parts", "Parts", "fit", "FitResult", "FitWarning", "Curve", "load_curve",
     "real_curves", "glue", "reconstruct_lr", "validate", "validation_table",
     "schedule_from_spec", "Spec", "advise", "Advice",

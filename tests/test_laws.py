@@ -75,16 +75,30 @@ def ref_river_valley_2(p, e):
     return ref_river_valley(p[:6], e) + ref_river_valley((0.0, 0.0, 1.0, 1.0) + tuple(p[6:]), e)
 
 
+def ref_river_valley_spectrum(p, e):
+    L0, A, al, tau0, s2, lo, hi, pw = p
+    K = L.SPECTRUM_GROUPS
+    lam = np.exp(np.log(lo) + (np.arange(K) + 0.5) / K * (np.log(hi) - np.log(lo)))
+    V = np.zeros(K)
+    hill = np.zeros(len(e))
+    for t in range(len(e)):                          # the recursion, one step at a time
+        hill[t] = 0.5 * np.sum(lam * V)
+        V = (1 - e[t] * lam) ** 2 * V + (e[t] ** (1 + pw) if e[t] > 0 else 0.0) * s2 / K
+    tau = np.concatenate([[0.0], np.cumsum(e)[:-1]])
+    return L0 + A * (tau + tau0) ** (-al) + hill
+
+
 PARAMS = {
     "multi_power": L.MultiPowerParams(2.0, 0.7, 0.4, 30.0, 2.0, 0.6, 0.6, 0.05),
     "lr_annealing": L.AnnealingParams(2.0, 0.7, 0.4, 0.5, 0.99),
     "convex_bound": L.ConvexBoundParams(2.0, 0.3, 1.5),
     "river_valley": L.RiverValleyParams(2.0, 0.7, 0.4, 0.3, 3.0, 0.8),
     "river_valley_2": L.RiverValley2Params(2.0, 0.7, 0.4, 0.3, 3.0, 0.8, 0.2, 0.5),
+    "river_valley_spectrum": L.RiverValleySpectrumParams(2.0, 0.7, 0.4, 0.3, 0.8, 0.05, 20.0, 0.7),
 }
 REFS = {"multi_power": ref_multi_power, "lr_annealing": ref_annealing,
         "convex_bound": ref_convex, "river_valley": ref_river_valley,
-        "river_valley_2": ref_river_valley_2}
+        "river_valley_2": ref_river_valley_2, "river_valley_spectrum": ref_river_valley_spectrum}
 
 
 def _schedules():
@@ -270,3 +284,17 @@ def test_multi_power_jacobian_at_steps_matches_finite_differences():
                        / (2 * h[i]) for i in range(8)], 1)
     np.testing.assert_allclose(jf, jn, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(jr, jf, rtol=1e-12, atol=1e-15)
+
+
+def test_spectrum_fit_recovers_every_parameter_noise_free():
+    # 8 parameters need richer data than two curves: constant, 20% and 50% decays over 3000 steps;
+    # EVERY parameter starts 20% off
+    runs = [_wsd(3000, f) for f in (0.0, 0.2, 0.5)]
+    steps = [np.arange(60, 3000, 20)] * 3
+    true = L.RiverValleySpectrumParams(2.0, 1.0, 0.5, 0.5, 40.0, 1.0, 40.0, 0.8)
+    with jax.enable_x64(True):
+        ys = [np.asarray(L.predict("river_valley_spectrum", true, e, steps=s)) for e, s in zip(runs, steps)]
+    init = true._replace(**{f: getattr(true, f) * 1.2 for f in true._fields})
+    r = L.fit("river_valley_spectrum", runs, ys, steps=steps, init=init, max_nfev=400)
+    assert r.r2 > 1 - 1e-10
+    assert np.max(_rel(r.params, true)) < 1e-6, r.params
