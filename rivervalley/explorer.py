@@ -498,8 +498,8 @@ class Explorer:
             self._updating = False
         self.update()
 
-    def savefig(self, path: str, **kwargs) -> None:
-        """Write the figure (PNG by the file name)."""
+    def savefig(self, path, **kwargs) -> None:
+        """Write the figure (a path or a file object; the format by the file name or ``format=``)."""
         self.fig.savefig(path, dpi=kwargs.pop("dpi", 100), **kwargs)
 
 
@@ -537,15 +537,23 @@ def display_problem() -> str | None:
     return None
 
 
-def main(snapshot: str | None = None, num_steps: int = 4000) -> int:
+def main(snapshot: str | os.PathLike | None = None, num_steps: int = 4000) -> int:
     """``rivervalley explore``: a window, or with ``snapshot`` a PNG of the default view.
 
+    The snapshot is written as a PNG to exactly the path given (whatever its suffix; the command
+    line accepts only ``*.png`` paths), atomically, and that path is printed.
     Returns 0, or 2 (one line on stderr) when there is no display and no snapshot.
     """
     if snapshot is not None:
+        import io
+
+        from rivervalley.figures.runner import write_atomic
+
         ex = Explorer(num_steps)
-        ex.savefig(snapshot)
-        print(f"wrote {snapshot}")
+        buf = io.BytesIO()
+        ex.savefig(buf, format="png")
+        write_atomic(snapshot, buf.getvalue())
+        print(f"wrote {os.fspath(snapshot)}")
         return 0
     why = display_problem()
     if why is not None:

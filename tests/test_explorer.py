@@ -187,6 +187,15 @@ def test_main_snapshot_writes_png(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
 
 
+def test_main_snapshot_writes_exactly_the_path_it_prints(tmp_path, monkeypatch, capsys):
+    # no suffix is added (matplotlib alone would write "shot.png" and the message say "shot")
+    monkeypatch.chdir(tmp_path)
+    assert E.main(snapshot="shot", num_steps=N) == 0
+    assert capsys.readouterr().out == "wrote shot\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shot"]
+    assert (tmp_path / "shot").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_main_without_display_returns_2(monkeypatch, capsys):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)

@@ -1,27 +1,76 @@
 """Regenerate figures: compute (cached by config hash), plot, check, write PNG + manifest.
 
-Outputs are byte-stable: PNGs carry no timestamp or version text, so rerunning changes no byte.
+Outputs are byte-stable on one machine and install: PNGs carry no timestamp or version text, so
+rerunning changes no byte (another machine's XLA may round differently: there the numbers and the
+checks agree within their tolerances, not the bytes).
 The manifest (``manifest.json``) records, per figure, its config, seed, caption, file, the seconds
-it took and the package versions.
+it took and its check, and the package versions.
+
+Every write is atomic: a PNG, the manifest and a cache file are written to a temporary file in
+their folder and renamed over the old one (``os.replace``), so an interrupted run (Ctrl-C, a
+crash, a full disk) leaves the previous file whole, never a truncated one. The manifest is updated
+as each figure finishes (read-modify-write under an exclusive ``flock`` on ``.manifest.lock``
+beside it): an interrupted run records the figures it finished, and concurrent runs into one
+folder keep each other's entries. A cache file that cannot be read is a cache miss (recomputed
+and rewritten).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import inspect
+import io
 import json
 import os
 import platform
+import secrets
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import BinaryIO
 
 import numpy as np
 
+try:  # POSIX; without it (Windows) concurrent runs into one folder are not serialized
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+#: The compute cache: ``$RIVERVALLEY_CACHE``, else ``.cache/figures`` under the working directory.
 CACHE_DIR = Path(os.environ.get("RIVERVALLEY_CACHE", ".cache/figures"))
+#: The manifest's file name in the output folder, and the lock file beside it.
+MANIFEST = "manifest.json"
+MANIFEST_LOCK = ".manifest.lock"
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object] | bytes) -> None:
+    """Write ``path`` all at once or not at all: ``write(file)`` (or the bytes) goes to a
+    temporary file in the same folder, flushed to disk, then renamed over ``path``.
+
+    An exception (or Ctrl-C) part way removes the temporary file and leaves ``path`` as it was.
+    The file gets the usual permissions (0o666 less the umask), like ``open(path, "wb")``.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(write, (bytes, bytearray)):
+                f.write(write)
+            else:
+                write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _versions() -> dict[str, str]:
@@ -81,30 +130,89 @@ def cache_key(mod: ModuleType, config, seed: int) -> str:
     return h.hexdigest()[:16]
 
 
+def _load_cached(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of the cache file ``path``, or None when it is missing or cannot be read."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except Exception:  # missing, truncated, corrupt or foreign: a file that does not load is a miss
+        return None
+    return data or None
+
+
 def compute_data(mod: ModuleType, config, *, seed: int = 0, use_cache: bool = True) -> dict:
-    """``mod.compute`` as numpy arrays, cached in ``CACHE_DIR`` by :func:`cache_key`."""
+    """``mod.compute`` as numpy arrays, cached in ``CACHE_DIR`` by :func:`cache_key`.
+
+    A cache file that fails to load (truncated, corrupt) is a miss: recomputed and rewritten.
+    """
     import jax
 
     path = CACHE_DIR / f"{mod.NAME}-{cache_key(mod, config, seed)}.npz"
-    if use_cache and path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+    if use_cache:
+        data = _load_cached(path)
+        if data is not None:
+            return data
     raw = mod.compute(config, jax.random.key(seed))
     data = {k: np.asarray(v) for k, v in raw.items()}
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **data)
-        os.replace(tmp, path)
+        write_atomic(path, lambda f: np.savez(f, **data))
     return data
 
 
-def save_figure(fig, path: Path) -> None:
-    """Write a PNG with no varying metadata (byte-stable)."""
+def png_bytes(fig) -> bytes:
+    """The figure as PNG bytes with no varying metadata (byte-stable); closes the figure."""
     import matplotlib.pyplot as plt
 
-    fig.savefig(path, format="png", metadata={"Software": None})
-    plt.close(fig)
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", metadata={"Software": None})
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def save_figure(fig, path: Path) -> None:
+    """Write a byte-stable PNG, atomically (:func:`write_atomic`)."""
+    write_atomic(path, png_bytes(fig))
+
+
+@contextlib.contextmanager
+def _manifest_lock(out: Path) -> Iterator[None]:
+    """Exclusive ``flock`` on ``out/.manifest.lock`` (the file stays: removing a lock file races)."""
+    with open(out / MANIFEST_LOCK, "a+b") as f:
+        if fcntl is not None:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def read_manifest(out: str | os.PathLike) -> dict[str, dict]:
+    """The figure entries of ``out/manifest.json`` ({} when missing or unreadable)."""
+    try:
+        figures = json.loads((Path(out) / MANIFEST).read_text()).get("figures", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return figures if isinstance(figures, dict) else {}
+
+
+def update_manifest(out: str | os.PathLike, entries: dict[str, dict],
+                    versions: dict[str, str] | None = None) -> None:
+    """Add or replace the figure ``entries`` of ``out/manifest.json``, keeping every other entry.
+
+    Read-modify-write under the folder's manifest lock, written atomically: runs that update one
+    folder at the same time (other processes or threads) lose no entry.
+    """
+    out = Path(out)
+    versions = _versions() if versions is None else versions
+    with _manifest_lock(out):
+        figures = read_manifest(out)
+        figures.update(entries)
+        text = json.dumps({"versions": versions, "figures": figures}, indent=2, sort_keys=True)
+        write_atomic(out / MANIFEST, (text + "\n").encode())
 
 
 def render(mod: ModuleType, data: dict):
@@ -119,26 +227,30 @@ def render(mod: ModuleType, data: dict):
 
 def build(names: list[str] | None = None, *, fast: bool = False, out: str | os.PathLike = "figures",
           use_cache: bool = True, progress: bool | None = None) -> int:
-    """Regenerate the figures ``names`` (all when None) into ``out``; returns an exit status.
+    """Regenerate the figures ``names`` (every figure when None) into ``out``; returns a status.
 
-    Unknown names raise ``ValueError`` naming the known figures (the CLI turns it into exit 2).
-    A figure whose quantitative check fails is still written, reported, and makes the status 1.
+    Unknown names, or an empty list, raise ``ValueError`` before anything is written. A figure
+    whose quantitative check fails (``AssertionError``) is still written, reported, and makes the
+    status 1; any other exception propagates. Each figure's PNG and manifest entry are written as
+    it finishes (atomically), so an interrupted run keeps the figures it finished and leaves the
+    others as they were. ``progress`` (default: when stderr is a terminal) shows a tqdm bar;
+    otherwise one line per figure and nothing else.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     from rivervalley.figures import registry
 
-    mods = [registry.get(n) for n in names] if names else list(registry.FIGURES.values())
+    if names is None:
+        mods = list(registry.FIGURES.values())
+    else:
+        if isinstance(names, str) or not names:
+            raise ValueError(f"names={names!r} must be a non-empty list of figure names "
+                             "(None: every figure)")
+        mods = [registry.get(n) for n in names]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    manifest_path = out / "manifest.json"
-    manifest = {}
-    if manifest_path.exists():
-        try:
-            manifest = json.loads(manifest_path.read_text()).get("figures", {})
-        except (json.JSONDecodeError, AttributeError):
-            manifest = {}
+    versions = _versions()
     if progress is None:
         progress = sys.stderr.isatty()
     status = 0
@@ -152,22 +264,17 @@ def build(names: list[str] | None = None, *, fast: bool = False, out: str | os.P
         config = config_of(mod, fast)
         t0 = time.perf_counter()
         data = compute_data(mod, config, seed=seed, use_cache=use_cache)
-        fig = render(mod, data)
-        file = out / f"{mod.NAME}.png"
-        save_figure(fig, file)
-        seconds = time.perf_counter() - t0
+        png = png_bytes(render(mod, data))
         try:
             mod.check(data)
             ok, why = True, ""
         except AssertionError as err:
             ok, why = False, str(err)
             status = 1
-        line = f"{mod.NAME:22s} {seconds:7.1f}s  {'check ok' if ok else 'CHECK FAILED: ' + why}"
-        if progress:
-            iterator.write(line)
-        else:
-            print(line, flush=True)
-        manifest[mod.NAME] = {
+        file = out / f"{mod.NAME}.png"
+        write_atomic(file, png)
+        seconds = time.perf_counter() - t0
+        update_manifest(out, {mod.NAME: {
             "file": file.name,
             "caption": mod.CAPTION,
             "fast": fast,
@@ -175,7 +282,10 @@ def build(names: list[str] | None = None, *, fast: bool = False, out: str | os.P
             "config": _jsonable(config),
             "seconds": round(seconds, 2),
             "check": "ok" if ok else f"failed: {why}",
-        }
-    manifest_path.write_text(json.dumps({"versions": _versions(), "figures": manifest},
-                                        indent=2, sort_keys=True) + "\n")
+        }}, versions)
+        line = f"{mod.NAME:22s} {seconds:7.1f}s  {'check ok' if ok else 'CHECK FAILED: ' + why}"
+        if progress:
+            iterator.write(line)
+        else:
+            print(line, flush=True)
     return status
