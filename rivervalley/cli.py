@@ -1,4 +1,4 @@
-"""Command line: `rivervalley figures ...` and `rivervalley explore ...`.
+"""Command line: `rivervalley figures ...`, `rivervalley explore ...` and `rivervalley laws ...`.
 
 Exit status: 0 done; 1 a figure's quantitative check failed, or an internal error (a bug or a
 failure inside the computation: its traceback is printed); 2 a usage error (bad arguments: an
@@ -223,8 +223,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _laws_arguments(p: argparse.ArgumentParser) -> None:
+    from rivervalley import laws_cli
+
+    laws_cli.add_arguments(p)
+
+
+def _laws(args: argparse.Namespace) -> int:
+    from rivervalley import laws_cli
+
+    return laws_cli.run(args)
+
+
 register("figures", "regenerate the registered figures", _figures_arguments, _figures)
 register("explore", "interactive river-valley explorer", _explore_arguments, _explore)
+register("laws", "fit loss-curve laws to training logs; predict and advise schedules",
+         _laws_arguments, _laws)
 
 
 if __name__ == "__main__":
