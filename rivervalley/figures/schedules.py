@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import jax
 import numpy as np
@@ -121,7 +122,8 @@ def plot(data: dict):
 def check(data: dict) -> None:
     b = [int(x) for x in data["budgets"]]
     phi = float(data["decay"])
-    ds = [int(np.floor(phi * T + 1e-9)) for T in b]
+    # the documented rule, independently: D = floor(phi * T) in exact decimal arithmetic
+    ds = [int(Fraction(repr(phi)) * T) for T in b]
     wsd_compute = [T + sum(ds[:k]) for k, T in enumerate(b)]
     assert list(data["wsd_ckpt_compute"]) == wsd_compute, data["wsd_ckpt_compute"]
     assert int(data["wsd_total_compute"]) == b[-1] + sum(ds[:-1])

@@ -124,8 +124,13 @@ def check(data: dict) -> None:
     const, cos, wsd = 0, 1, 2
     d0 = int(np.searchsorted(steps, int(data["decay_start"])))
     plateau = lm[wsd, d0]
-    # the stable phase sits on the constant-LR curve, the decay drops it below a quarter
-    assert abs(plateau / lm[const, d0] - 1) < 1e-6, (plateau, lm[const, d0])
+    # the stable phase sits on the constant-LR curve: the LRs are the same up to the decay, so
+    # the runs differ only by float32 rounding that lanes of one program may do differently on
+    # another CPU (one rounding per step adding up like a random walk: 8 sqrt(d0) eps32)
+    np.testing.assert_array_equal(data["lr"][wsd, :d0], data["lr"][const, :d0])
+    tol = 8 * np.sqrt(max(int(data["decay_start"]), 1)) * np.finfo(np.float32).eps
+    assert abs(plateau / lm[const, d0] - 1) < tol, (plateau, lm[const, d0], tol)
+    # the decay drops it below a quarter
     assert lm[wsd, -1] < 0.25 * plateau, (lm[wsd, -1], plateau)
     # WSD ends at or below cosine (C4) and far below constant
     assert lm[wsd, -1] <= lm[cos, -1], (lm[wsd, -1], lm[cos, -1])
@@ -137,4 +142,6 @@ def check(data: dict) -> None:
         assert end < 0.5 * at_fork and end < 0.5 * lm[const, j], (i, at_fork, end)
     # the plan machinery (branches forked from the saved main state) gives the same checkpoints
     if "plan_ckpt_loss" in data:
+        # two separately compiled float32 programs over up to T steps: 8 sqrt(T) eps32 <= 1e-4
+        # at the FULL T = 4000
         np.testing.assert_allclose(data["plan_ckpt_loss"], data["ckpt_loss"], rtol=1e-4)
