@@ -246,9 +246,15 @@ def _title(text: str, ch: str = "=") -> str:
     return f"{text}\n{ch * len(text)}\n"
 
 
+_ROLE = re.compile(r":[\w:]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+
+
 def _first_line(doc: str) -> str:
+    """The first paragraph on one line, its cross-references as plain ``literals`` (a summary in
+    another module's table would resolve them in the wrong module)."""
     line = doc.strip().split("\n\n")[0].replace("\n", " ").strip()
-    return line
+    return _ROLE.sub(lambda m: f"``{m.group(1).split('.')[-1] if '~' in m.group(0) else m.group(1)}``",
+                     line)
 
 
 def api_page(modname: str) -> str:
@@ -267,16 +273,16 @@ def api_page(modname: str) -> str:
         kind = kind_of(modname, name)
         obj = getattr(importlib.import_module(modname), name)
         full = f"{modname}.{name}"
+        summary = _escape_bars(_first_line(docstring_of(modname, name))) if not exempt(name) else ""
         if kind == "module":
-            rows.append((f":py:mod:`{name} <{obj.__name__}>`",
-                         _first_line(obj.__doc__ or "")))
+            rows.append((f":py:mod:`{name} <{obj.__name__}>`", summary))
         elif kind == "reexport":
             rows.append((f":py:obj:`{name} <{obj.__module__}.{name}>`",
-                         f"defined in :py:mod:`{obj.__module__}`"))
+                         f"{summary} (from :py:mod:`{obj.__module__}`)"))
         elif exempt(name):
             rows.append((f"``{name}``", f"``{obj!s}``"))
         else:
-            rows.append((f":py:obj:`{name} <{full}>`", kind))
+            rows.append((f":py:obj:`{name} <{full}>`", summary or f"({kind})"))
             directive = {"class": "autoclass", "exception": "autoexception",
                          "function": "autofunction", "data": "autodata"}[kind]
             # inherited members too (a public class may inherit from a private base); rvdocs
