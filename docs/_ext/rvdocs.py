@@ -616,6 +616,31 @@ def _missing_reference(app, env, node, contnode):
                                              f"{home}.{name}", node, contnode)
 
 
+_READ_START: dict[str, float] = {}
+_READ_SECONDS: dict[str, float] = {}
+
+
+def _source_read(app, docname, source) -> None:
+    import time
+
+    _READ_START[docname] = time.perf_counter()
+
+
+def _doctree_read(app, doctree) -> None:
+    import time
+
+    docname = app.env.docname
+    if docname.startswith("notebooks/") and docname != "notebooks/index" and docname in _READ_START:
+        _READ_SECONDS[docname] = time.perf_counter() - _READ_START[docname]
+
+
+def _build_finished(app, exception) -> None:
+    """One line per notebook with the seconds its execution and parsing took (printed even
+    under ``-q``: CI's time budget is the point)."""
+    for docname, sec in sorted(_READ_SECONDS.items()):
+        print(f"docs: {sec:6.1f} s  {docname}", flush=True)
+
+
 def setup(app):
     app.connect("builder-inited", _builder_inited)
     app.connect("env-check-consistency", _check_consistency)
@@ -623,4 +648,7 @@ def setup(app):
     app.connect("autodoc-process-docstring", _split_ivars, priority=600)  # after it
     app.connect("missing-reference", _missing_reference)
     app.connect("autodoc-skip-member", _skip_member)
+    app.connect("source-read", _source_read)
+    app.connect("doctree-read", _doctree_read)
+    app.connect("build-finished", _build_finished)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
