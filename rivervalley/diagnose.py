@@ -137,7 +137,8 @@ class Diagnosis:
         """One row per checkpoint: loss, exact hill (if known), the curvature estimate and the
         probe estimates (seed mean +- standard error)."""
         m, e = self.means(), self.sems()
-        pm = lambda a, b: f"{a:9.5f}+-{b:.5f}"  # noqa: E731
+        pm = lambda a, b: (f"{'unknown':>17s}" if np.isnan(a) else  # noqa: E731
+                           f"{a:9.5f}+-{b:.5f}")
         head = (f"{'step':>7s} {'lr':>9s} {'loss':>17s} {'exact hill':>17s} "
                 f"{'hill (curvature)':>17s} " + " ".join(f"{f'hill (probe {d})':>17s}"
                                                            for d in self.probe_lengths))
@@ -282,6 +283,10 @@ def diagnose(problem: Any, x0: PyTree, schedule: Callable, *, checkpoints: Seque
     ndyn, nstat = _split(noise)
 
     def run(st, sched, num_steps, record_every, record_params):
+        if num_steps == average_steps:
+            # a segment as long as the averaging window reuses its compiled program (the
+            # engine's step compiles in seconds; extra records cost little)
+            record_every, record_params = average_every, True
         sdyn, sstat = _split(sched)
         return _segment([pdyn, sdyn, ndyn], st, keys, static=(pstat, sstat, nstat),
                         num_steps=num_steps, record_every=record_every,
