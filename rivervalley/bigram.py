@@ -294,6 +294,12 @@ class _BigramProblem:
     data: BigramData
     batch_size: int | None
 
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading batch axes of a stacked model (``rivervalley.stack``); ``()`` for one model.
+        The engine reads it to refuse a stack that ``batched`` does not name."""
+        return tuple(np.shape(self.data.probs)[:-2])
+
     def logits(self, params: Any) -> jax.Array:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -52,6 +53,7 @@ import optax
 
 from rivervalley import _validate as V
 from rivervalley import plans as _plans
+from rivervalley import problems as _problems
 
 Array = Any
 PyTree = Any
@@ -83,6 +85,15 @@ class Trajectory(NamedTuple):
     """Records of one run (leading axis: records) or of many (leading axes: runs, records).
 
     Records are taken at steps start, start + k, start + 2k, ..., and at the last step.
+
+    ``steps`` is stored once, shape ``(records,)``, whatever the leading run axes of the other
+    fields (a sweep's ``(seeds, batch, records)``, a plan branch's ``(seeds, records)``): every run
+    of one call records at the same steps. (Under your own ``jax.vmap`` of :func:`run_scan`,
+    vmap stacks every field, ``steps`` included.) ``lr`` follows the runs like ``loss`` (a batch
+    of schedules has one learning rate per run).
+
+    :meth:`save` / :meth:`load` write and read it exactly (``.npz`` + JSON metadata) and
+    :meth:`to_csv` exports the records as columns (:mod:`rivervalley.results_io`).
     """
 
     steps: Array
@@ -113,6 +124,44 @@ class Trajectory(NamedTuple):
                    f"{n} of {d.size} runs diverged, the first at step {first}")
             raise DivergenceError(first, msg + " (non-finite or exploding loss)")
         return self
+
+    def save(self, path, *, config: dict | None = None) -> None:
+        """Write to ``path`` (``.npz``) with ``config`` (JSON) as metadata:
+        :func:`rivervalley.results_io.save`."""
+        _save(self, path, config)
+
+    @classmethod
+    def load(cls, path) -> Trajectory:
+        """Read a Trajectory written by :meth:`save` (arrays come back as NumPy, bit for bit)."""
+        return _load(cls, path)
+
+    def to_csv(self, path) -> int:
+        """Write the records as CSV columns, one row per record (and run); returns the number of
+        rows: :func:`rivervalley.results_io.to_csv`."""
+        return _to_csv(self, path)
+
+
+def _save(result: Any, path: Any, config: dict | None) -> None:
+    from rivervalley import results_io  # results_io imports this module
+
+    results_io.save(result, path, config=config)
+
+
+def _load(cls: type, path: Any) -> Any:
+    from rivervalley import results_io
+
+    result = results_io.load(path)
+    if not isinstance(result, cls):
+        raise ValueError(f"path={str(path)!r} holds a {type(result).__name__}, not a "
+                         f"{cls.__name__}: read it with rivervalley.results_io.load or "
+                         f"{type(result).__name__}.load")
+    return result
+
+
+def _to_csv(result: Any, path: Any) -> int:
+    from rivervalley import results_io
+
+    return results_io.to_csv(result, path)
 
 
 # -- static / dynamic partition of pytrees ---------------------------------------------------
@@ -336,8 +385,13 @@ def _mesh_put(arrays: PyTree, n_runs: int) -> PyTree:
 
 
 def _execute(problem, schedule, noise, start, keys, batch_index, *, batched=(),
-             num_steps, record_every, record_params, optimizer, threshold, from_x0, stop=None):
-    """Run R runs (leading axis of start/keys/batch_index) as one sharded program."""
+             num_steps, record_every, record_params, optimizer, threshold, from_x0, stop=None,
+             bar=None, first_step=0):
+    """Run R runs (leading axis of start/keys/batch_index) as one sharded program.
+
+    With a progress ``bar`` (a tqdm bar; None: one call) the steps run as host-side chunks of
+    :func:`_chunk_steps` steps (see :func:`_run_chunks`); ``first_step`` is then the step every
+    run starts from (0 from x0, the state's step when resuming)."""
     dyn, static = zip(*(_partition(p) for p in (problem, schedule, noise)))
     mask = tuple(name in batched for name in ("problem", "schedule", "noise"))
     n = int(np.shape(batch_index)[0])
@@ -347,20 +401,125 @@ def _execute(problem, schedule, noise, start, keys, batch_index, *, batched=(),
         idx = np.concatenate([np.arange(n), np.zeros(pad, int)])
         start, keys, batch_index = jax.tree.map(lambda x: x[idx], (start, keys, batch_index))
     start, keys, batch_index = _mesh_put((start, keys, batch_index), n + pad)
-    stop = None if stop is None else jnp.asarray(stop, jnp.int32)
-    recs, final = _batched(list(dyn), start, keys, batch_index, stop, static=tuple(static),
-                           batched_mask=mask, num_steps=num_steps, record_every=record_every,
-                           record_params=record_params, optimizer=optimizer,
-                           threshold=float(threshold), from_x0=from_x0)
+    kw = dict(static=tuple(static), batched_mask=mask, record_every=record_every,
+              record_params=record_params, optimizer=optimizer, threshold=float(threshold))
+    chunk = None if bar is None else _chunk_steps(num_steps, record_every)
+    if chunk is None or chunk >= num_steps:
+        stop = None if stop is None else jnp.asarray(stop, jnp.int32)
+        recs, final = _batched(list(dyn), start, keys, batch_index, stop, num_steps=num_steps,
+                               from_x0=from_x0, **kw)
+        if bar is not None:
+            jax.block_until_ready(final.step)
+            bar.update(num_steps)
+    else:
+        recs, final = _run_chunks(list(dyn), start, keys, batch_index, num_steps=num_steps,
+                                  chunk=chunk, from_x0=from_x0, first_step=first_step, bar=bar,
+                                  **kw)
     if pad:
         recs, final = jax.tree.map(lambda x: x[:n], (recs, final))
     return recs, final
 
 
+# -- progress: the scan chunked on the host ----------------------------------------------------
+#: At most this many chunks (calls of the compiled program) make a run with a progress bar.
+PROGRESS_CHUNKS = 50
+#: Seconds a run must have taken before the automatic bar (``progress=None``) shows.
+PROGRESS_DELAY = 2.0
+
+
+def _check_progress(progress: Any) -> None:
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise ValueError(f"progress={V.fmt(progress)} must be True, False or None (automatic: a "
+                         "bar when stderr is a terminal and the run takes more than "
+                         f"{PROGRESS_DELAY:g} s)")
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return bool(sys.stderr is not None and sys.stderr.isatty())
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
+
+
+def _progress_bar(progress: bool | None, total: int, desc: str):
+    """A tqdm bar over ``total`` steps, or None: ``progress=False`` never, ``True`` always, None
+    when stderr is a terminal (shown once the run has taken :data:`PROGRESS_DELAY` seconds:
+    short runs, tests and CI logs stay clean)."""
+    if progress is None:
+        if not _stderr_is_tty():
+            return None
+        delay = PROGRESS_DELAY
+    elif not progress:
+        return None
+    else:
+        delay = 0.0
+    from tqdm import tqdm
+
+    return tqdm(total=int(total), desc=desc, unit="step", delay=delay, dynamic_ncols=True)
+
+
+def _chunk_steps(num_steps: int, record_every: int) -> int:
+    """The chunk length of a run with a progress bar: whole record intervals (so the records
+    and the blocks inside them are those of the unchunked run), at most
+    :data:`PROGRESS_CHUNKS` chunks.
+
+    >>> [_chunk_steps(n, k) for n, k in ((10_000, 1), (10_000, 100), (1000, 7), (100, 100))]
+    [200, 200, 140, 100]
+    """
+    intervals = -(-num_steps // record_every)
+    return record_every * max(1, -(-intervals // PROGRESS_CHUNKS))
+
+
+@functools.partial(jax.jit, static_argnames=("static", "batched_mask", "optimizer"))
+def _init_batched(dyn, start, batch_index, *, static, batched_mask, optimizer):
+    """The initial states of R runs from their parameters (what ``_batched(from_x0=True)``
+    builds inside its program)."""
+    def single(x, b):
+        parts = [jax.tree.map(lambda l: l[b], d) if m else d for d, m in zip(dyn, batched_mask)]
+        return _init_state(x, optimizer, _combine(parts[1], static[1]))
+
+    return jax.vmap(single)(start, batch_index)
+
+
+def _run_chunks(dyn, start, keys, batch_index, *, num_steps, chunk, from_x0, first_step, bar,
+                **kw):
+    """``num_steps`` steps as calls of ONE compiled program of ``chunk`` steps (a multiple of
+    ``record_every``), each masked at its end step (``stop``), carrying the state on the host:
+    the same steps in the same record intervals and blocks as one call, so the result is bit for
+    bit the unchunked run's (the resume guarantee), compiled once. The bar advances when a
+    chunk is done; the next chunk is dispatched before waiting for it (no idle device)."""
+    state = (_init_batched(dyn, start, batch_index, static=kw["static"],
+                           batched_mask=kw["batched_mask"], optimizer=kw["optimizer"])
+             if from_x0 else start)
+    end_step = first_step + num_steps
+    per_chunk = chunk // kw["record_every"] + 1
+    pieces, pending = [], None
+    a = first_step
+    while a < end_step:
+        e = min(a + chunk, end_step)
+        recs, state = _batched(dyn, state, keys, batch_index, jnp.asarray(e, jnp.int32),
+                               num_steps=chunk, from_x0=False, **kw)
+        # the steps this chunk records (a, a + k, ..., clipped at e, where the masked steps
+        # repeat the last record) are known here: keep each step once
+        rec_steps = np.minimum(a + kw["record_every"] * np.arange(per_chunk), e)
+        keep = np.flatnonzero(np.concatenate([[not pieces], rec_steps[1:] > rec_steps[:-1]]))
+        pieces.append(jax.tree.map(lambda x, keep=keep: x[:, keep], recs))
+        if pending is not None:
+            jax.block_until_ready(pending[0])
+            bar.update(pending[1])
+        pending = (state.step, e - a)
+        a = e
+    jax.block_until_ready(pending[0])
+    bar.update(pending[1])
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *pieces), state
+
+
 def _trajectory(recs: dict, final: SimState) -> Trajectory:
     extras = {k: v for k, v in recs.items()
               if k not in CORE_METRICS + ("step", "lr", "params")}
-    return Trajectory(steps=recs["step"], lr=recs["lr"], loss=recs["loss"],
+    steps = recs["step"]  # every run of one call records at the same steps: keep them once
+    steps = steps.reshape(-1, steps.shape[-1])[0] if steps.ndim > 1 else steps
+    return Trajectory(steps=steps, lr=recs["lr"], loss=recs["loss"],
                       river_loss=recs["river_loss"], hill_loss=recs["hill_loss"], extras=extras,
                       params=recs.get("params"), diverged_at=final.diverged_at,
                       final_state=final)
@@ -381,12 +540,11 @@ def _check_optimizer(optimizer: Any) -> None:
 
 
 def _check_problem(problem: Any) -> None:
-    missing = [m for m in ("loss", "sample_loss", "decompose")
-               if not callable(getattr(problem, m, None))]
-    if missing:
-        raise ValueError(f"problem={V.fmt(problem)} is not a problem: it has no "
-                         f"{', '.join(missing)} (a landscape or a bigram model provides loss, "
-                         "sample_loss(params, key) and decompose)")
+    """The host-side part of the problem protocol: the methods exist
+    (:func:`rivervalley.problems.check_problem` raises the ``TypeError`` naming the missing ones;
+    their outputs are checked per run by :func:`_probe`) and a minibatch size is >= 1."""
+    if not all(callable(getattr(problem, m, None)) for m in _problems.REQUIRED_METHODS):
+        _problems.check_problem(problem, None)  # raises before it looks at the parameters
     batch_size = getattr(problem, "batch_size", None)
     if batch_size is not None:
         # a minibatch of 0 samples has a NaN loss: that is a problem setting, not a divergence
@@ -631,6 +789,9 @@ def _probe(p_dyn, s_dyn, n_dyn, x, key, *, p_st, s_st, n_st, batched, optimizer,
         raise ValueError(f"problem.loss({x0_name}) has shape {jnp.shape(loss)}, not a scalar: "
                          f"{x0_name} (shapes {_shapes(x)}) does not fit the problem{x_hint}"
                          f"{p_hint}")
+    # the rest of the protocol on one run's problem and parameters: sample_loss and every
+    # decompose key are floating-point scalars, 'loss' / 'river_loss' / 'hill_loss' are there
+    _problems.check_problem(prob, x, key=key)
     if nz is not None:
         try:
             xi = nz.sample(key, step, prob, x)
@@ -713,7 +874,8 @@ def _divergence_message(traj: Trajectory, threshold: float) -> str | None:
 def simulate(problem: Any, x0: PyTree | SimState, schedule: Callable, *, num_steps: int,
              optimizer: Callable | None = None, noise: Any = None, key: Array | None = None,
              record_every: int = 1, record_params: bool = True,
-             divergence_threshold: float = 1e10, on_divergence: str = "raise") -> Trajectory:
+             divergence_threshold: float = 1e10, on_divergence: str = "raise",
+             progress: bool | None = None) -> Trajectory:
     """Optimize ``problem`` from ``x0`` for ``num_steps`` updates under ``schedule``.
 
     Args:
@@ -733,6 +895,11 @@ def simulate(problem: Any, x0: PyTree | SimState, schedule: Callable, *, num_ste
         divergence_threshold: |loss| above this counts as divergence.
         on_divergence: ``"raise"`` (:class:`DivergenceError` naming the step) or ``"report"``
             (return; ``diverged_at`` holds the step, records after it are NaN).
+        progress: a tqdm progress bar over the steps: True, False, or None (automatic: on
+            when stderr is a terminal, shown once the run has taken 2 s). With a bar the scan
+            runs as chunks of whole record intervals on the host (one compiled program, the
+            state carried between calls: the same numbers bit for bit); never inside traced
+            code.
 
     Returns:
         A :class:`Trajectory` with records at steps start, start + k, ..., start + num_steps.
@@ -742,6 +909,7 @@ def simulate(problem: Any, x0: PyTree | SimState, schedule: Callable, *, num_ste
                                                        divergence_threshold, record_params)
     if on_divergence not in ("raise", "report"):
         raise ValueError(f"on_divergence={on_divergence!r} must be 'raise' or 'report'")
+    _check_progress(progress)
     key = _resolve_key(key, problem, noise)
     from_x0 = not isinstance(x0, SimState)
     if from_x0:
@@ -752,10 +920,16 @@ def simulate(problem: Any, x0: PyTree | SimState, schedule: Callable, *, num_ste
         _check_run(problem, schedule, noise, x0.params, key, optimizer=optimizer,
                    opt_state=x0.opt_state, x0_name="x0.params")
     start = jax.tree.map(lambda x: jnp.asarray(x)[None], x0)
-    recs, final = _execute(problem, schedule, noise, start, key[None], np.zeros(1, np.int32),
-                           num_steps=num_steps, record_every=record_every,
-                           record_params=record_params, optimizer=optimizer,
-                           threshold=threshold, from_x0=from_x0)
+    bar = _progress_bar(progress, num_steps, "simulate")
+    try:
+        recs, final = _execute(problem, schedule, noise, start, key[None], np.zeros(1, np.int32),
+                               num_steps=num_steps, record_every=record_every,
+                               record_params=record_params, optimizer=optimizer,
+                               threshold=threshold, from_x0=from_x0, bar=bar,
+                               first_step=0 if from_x0 else int(x0.step))
+    finally:
+        if bar is not None:
+            bar.close()
     recs, final = jax.tree.map(lambda x: x[0], (recs, final))
     traj = _trajectory(recs, final)
     if on_divergence == "raise" and int(traj.diverged_at) >= 0:
@@ -801,7 +975,9 @@ def run_scan(problem: Any, x0: PyTree | SimState, schedule: Callable, key: Array
     """The traceable core of :func:`simulate`: one run as one ``lax.scan``, for use inside your own
     ``jit`` / ``vmap`` / ``grad`` (a differentiable loss of a whole run, a custom batching).
 
-    No validation and no raising: divergence is reported in ``diverged_at`` only (-1: none). The
+    No argument validation beyond the problem protocol (:func:`rivervalley.problems.check_problem`,
+    abstract, once per trace: a missing method or ``decompose`` key is a ``TypeError`` naming it),
+    and no raising: divergence is reported in ``diverged_at`` only (-1: none). The
     arguments mean what they mean for :func:`simulate`; ``num_steps`` and ``record_every`` must be
     static. Under your own ``vmap`` the divergence check's branch becomes a select, so the
     per-step replay runs on every block (about twice the work): batch runs with :func:`sweep`,
@@ -818,6 +994,7 @@ def run_scan(problem: Any, x0: PyTree | SimState, schedule: Callable, key: Array
         True
     """
     state = x0 if isinstance(x0, SimState) else _init_state(x0, optimizer, schedule)
+    _problems.check_problem(problem, state.params, key=key)
     recs, final = _run_one(problem, schedule, noise, state, key, num_steps=num_steps,
                            record_every=record_every, record_params=record_params,
                            optimizer=optimizer, threshold=divergence_threshold)
@@ -825,7 +1002,8 @@ def run_scan(problem: Any, x0: PyTree | SimState, schedule: Callable, key: Array
 
 
 class SweepResult(NamedTuple):
-    """A sweep's records: every array has leading axes (seeds, batch, records)."""
+    """A sweep's records: every trajectory array has leading axes (seeds, batch, records), except
+    ``trajectory.steps``, stored once, shape (records,)."""
 
     trajectory: Trajectory
     seeds: np.ndarray
@@ -845,6 +1023,21 @@ class SweepResult(NamedTuple):
                 lines.append(f"config {b}: {int(bad.sum())}/{d.shape[0]} seeds diverged, "
                              f"first at step {int(d[bad, b].min())}")
         return "\n".join(lines) if lines else "no run diverged"
+
+    def save(self, path, *, config: dict | None = None) -> None:
+        """Write to ``path`` (``.npz``) with ``config`` (JSON) as metadata:
+        :func:`rivervalley.results_io.save`."""
+        _save(self, path, config)
+
+    @classmethod
+    def load(cls, path) -> SweepResult:
+        """Read a SweepResult written by :meth:`save` (arrays come back as NumPy, bit for bit)."""
+        return _load(cls, path)
+
+    def to_csv(self, path) -> int:
+        """Write the records as CSV columns, one row per record (per seed and configuration); returns
+        the number of rows: :func:`rivervalley.results_io.to_csv`."""
+        return _to_csv(self, path)
 
 
 def stack(objs: list) -> Any:
@@ -866,7 +1059,7 @@ def sweep(problem: Any, x0: PyTree, schedule: Callable, *, num_steps: int,
           seeds: int | np.ndarray = 1, key: Array | None = None, noise: Any = None,
           optimizer: Callable | None = None, batched: tuple[str, ...] = (),
           record_every: int = 1, record_params: bool = False,
-          divergence_threshold: float = 1e10) -> SweepResult:
+          divergence_threshold: float = 1e10, progress: bool | None = None) -> SweepResult:
     """Seeds x a batch of configurations, as one compiled, sharded program.
 
     ``batched`` names the arguments (among ``"problem"``, ``"schedule"``, ``"noise"``, ``"x0"``)
@@ -880,6 +1073,9 @@ def sweep(problem: Any, x0: PyTree, schedule: Callable, *, num_steps: int,
     is checked once, on the host, before compilation: a stacked argument that ``batched`` does
     not name (or an ``x0`` of the wrong shape) is an error naming it, never a silent broadcast.
 
+    ``progress``: a tqdm bar over the steps (True / False / None: automatic), as in
+    :func:`simulate`.
+
     Returns:
         A :class:`SweepResult`; its trajectory arrays have shape (S, B, records). Divergence is
         reported per run in ``diverged_at`` (and :meth:`SweepResult.report`), never raised.
@@ -888,6 +1084,7 @@ def sweep(problem: Any, x0: PyTree, schedule: Callable, *, num_steps: int,
                                                        num_steps, record_every,
                                                        divergence_threshold, record_params)
     batched = _check_batched(batched)
+    _check_progress(progress)
     sizes = {name: _batch_size(obj, name) for name, obj in
              (("problem", problem), ("schedule", schedule), ("noise", noise), ("x0", x0))
              if name in batched}
@@ -904,10 +1101,15 @@ def sweep(problem: Any, x0: PyTree, schedule: Callable, *, num_steps: int,
     keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.asarray(seed_arr[s_idx]))
     x0_runs = jax.tree.map(lambda x: jnp.asarray(x)[b_idx] if "x0" in batched else
                            jnp.broadcast_to(jnp.asarray(x), (b_idx.size,) + jnp.shape(x)), x0)
-    recs, final = _execute(problem, schedule, noise, x0_runs, keys, b_idx, batched=batched,
-                           num_steps=num_steps, record_every=record_every,
-                           record_params=record_params, optimizer=optimizer,
-                           threshold=threshold, from_x0=True)
+    bar = _progress_bar(progress, num_steps, "sweep")
+    try:
+        recs, final = _execute(problem, schedule, noise, x0_runs, keys, b_idx, batched=batched,
+                               num_steps=num_steps, record_every=record_every,
+                               record_params=record_params, optimizer=optimizer,
+                               threshold=threshold, from_x0=True, bar=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     shape = (n_seeds, n_batch)
     recs, final = jax.tree.map(lambda x: x.reshape(shape + x.shape[1:]), (recs, final))
     return SweepResult(_trajectory(recs, final), seed_arr.astype(np.int64))
@@ -918,7 +1120,7 @@ class PlanResult(NamedTuple):
     """Checkpoint metrics of a plan (seed means, their standard errors) and every branch's records.
 
     Arrays of shape (K,) follow ``plan.checkpoints``; ``per_seed_loss`` is (K, seeds);
-    ``trajectories[branch]`` has leading axes (seeds, records).
+    ``trajectories[branch]`` has leading axes (seeds, records) (its ``steps``: (records,)).
     """
 
     plan: Any
@@ -943,10 +1145,26 @@ class PlanResult(NamedTuple):
                                         self.river_loss, self.hill_loss)]
         return "\n".join(rows)
 
+    def save(self, path, *, config: dict | None = None) -> None:
+        """Write to ``path`` (``.npz``) with ``config`` (JSON) as metadata:
+        :func:`rivervalley.results_io.save`."""
+        _save(self, path, config)
+
+    @classmethod
+    def load(cls, path) -> PlanResult:
+        """Read a PlanResult written by :meth:`save` (arrays come back as NumPy, bit for bit)."""
+        return _load(cls, path)
+
+    def to_csv(self, path) -> int:
+        """Write the records as CSV columns, one row per record (per branch and seed); returns the number of
+        rows: :func:`rivervalley.results_io.to_csv`."""
+        return _to_csv(self, path)
+
 
 def run_plan(plan: Any, problem: Any, x0: PyTree, *, seeds: int | np.ndarray = 1,
              key: Array | None = None, noise: Any = None, optimizer: Callable | None = None,
-             record_every: int | None = None, divergence_threshold: float = 1e10) -> PlanResult:
+             record_every: int | None = None, divergence_threshold: float = 1e10,
+             progress: bool | None = None) -> PlanResult:
     """Execute a multi-checkpoint plan over several seeds.
 
     Each branch runs from its parent's state at its fork step (or from x0); every seed uses the
@@ -962,6 +1180,8 @@ def run_plan(plan: Any, problem: Any, x0: PyTree, *, seeds: int | np.ndarray = 1
             numbers, as in :func:`simulate`.
         record_every: record interval of the branch trajectories (default: about 400 records over
             the longest branch).
+        progress: a tqdm bar over the steps of all branches (True / False / None: automatic),
+            as in :func:`simulate`.
 
     Returns:
         A :class:`PlanResult`.
@@ -975,6 +1195,7 @@ def run_plan(plan: Any, problem: Any, x0: PyTree, *, seeds: int | np.ndarray = 1
     _, record_every, threshold = _check_common(problem, plan.branches[0].schedule, noise,
                                                optimizer, 1, record_every,
                                                divergence_threshold, False)
+    _check_progress(progress)
     seed_arr = _seed_array(seeds)
     key = _resolve_key(key, problem, noise)
     _check_x0_values(x0)
@@ -996,30 +1217,46 @@ def run_plan(plan: Any, problem: Any, x0: PyTree, *, seeds: int | np.ndarray = 1
     longest = max(c - a for b, cuts in zip(plan.branches, segments)
                   for a, c in zip([b.start_step] + cuts[:-1], cuts))
     seg_steps = -(-longest // record_every) * record_every
+    total = sum(b.end_step - b.start_step for b in plan.branches)
+    bar = _progress_bar(progress, total, "run_plan")
+    # with a bar, a segment runs as calls of `chunk` steps (whole record intervals, masked at
+    # their end like the segments themselves): the same program, compiled once, the same numbers
+    chunk = seg_steps if bar is None else min(seg_steps, _chunk_steps(total, record_every))
     saved: dict[tuple[str, int], SimState] = {}
     trajectories: dict[str, Trajectory] = {}
-    for branch, cuts in zip(plan.branches, segments):
-        if branch.parent is None:
-            start = jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n,) + jnp.shape(x)),
-                                 x0)
-            state = jax.vmap(lambda p, b=branch: _init_state(p, optimizer, b.schedule,
-                                                             b.start_step))(start)
-        else:  # Plan guarantees the parent is listed before and spans the fork step
-            state = saved[(branch.parent, branch.start_step)]
-        saved[(branch.name, branch.start_step)] = state
-        pieces = []
-        for cut in cuts:
-            recs, state = _execute(problem, branch.schedule, noise, state, keys, zeros,
-                                   num_steps=seg_steps, record_every=record_every,
-                                   record_params=False, optimizer=optimizer,
-                                   threshold=threshold, from_x0=False, stop=cut)
-            # masked steps repeat the stop record: keep each step once
-            steps = np.asarray(recs["step"][0])
-            keep = np.concatenate([[not pieces], steps[1:] > steps[:-1]])
-            pieces.append(jax.tree.map(lambda x, keep=keep: x[:, keep], recs))
-            saved[(branch.name, cut)] = state
-        recs = jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *pieces)
-        trajectories[branch.name] = _trajectory(recs, state)
+    try:
+        for branch, cuts in zip(plan.branches, segments):
+            if branch.parent is None:
+                start = jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x),
+                                                                (n,) + jnp.shape(x)), x0)
+                state = jax.vmap(lambda p, b=branch: _init_state(p, optimizer, b.schedule,
+                                                                 b.start_step))(start)
+            else:  # Plan guarantees the parent is listed before and spans the fork step
+                state = saved[(branch.parent, branch.start_step)]
+            saved[(branch.name, branch.start_step)] = state
+            pieces = []
+            at = branch.start_step
+            for cut in cuts:
+                ends = [cut] if bar is None else list(range(at + chunk, cut, chunk)) + [cut]
+                for end in ends:
+                    recs, state = _execute(problem, branch.schedule, noise, state, keys, zeros,
+                                           num_steps=chunk,
+                                           record_every=record_every, record_params=False,
+                                           optimizer=optimizer, threshold=threshold,
+                                           from_x0=False, stop=end)
+                    # masked steps repeat the stop record: keep each step once
+                    steps = np.asarray(recs["step"][0])
+                    keep = np.concatenate([[not pieces], steps[1:] > steps[:-1]])
+                    pieces.append(jax.tree.map(lambda x, keep=keep: x[:, keep], recs))
+                    if bar is not None:
+                        bar.update(end - at)
+                    at = end
+                saved[(branch.name, cut)] = state
+            recs = jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *pieces)
+            trajectories[branch.name] = _trajectory(recs, state)
+    finally:
+        if bar is not None:
+            bar.close()
 
     metrics = []
     for c in plan.checkpoints:

@@ -64,6 +64,12 @@ class TransformerModel:
     batch_size: int = field(default=8, metadata=dict(static=True))
 
     @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading batch axes of a stacked model (``rivervalley.stack``); ``()`` for one model.
+        The engine reads it to refuse a stack that ``batched`` does not name."""
+        return tuple(np.shape(self.data.probs)[:-2])
+
+    @property
     def param_shape(self) -> dict:
         """The shape of one point (a dict like :meth:`init_params`)."""
         v, d, length = int(self.data.probs.shape[0]), self.width, self.seq_len

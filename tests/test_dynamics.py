@@ -283,7 +283,7 @@ def test_a_plan_compiles_once_and_its_records_are_unique_steps():
                       record_every=20)
     assert dynamics.TRACE_COUNT["batched"] == before + 1
     for name, tr in res.trajectories.items():
-        steps = np.asarray(tr.steps)[0]
+        steps = np.asarray(tr.steps)  # stored once: (records,)
         branch = plan.branch(name)
         assert steps[0] == branch.start_step and steps[-1] == branch.end_step
         assert np.all(np.diff(steps) > 0)
@@ -311,3 +311,59 @@ def test_run_scan_is_differentiable_in_the_learning_rate():
         g = float(jax.grad(final_loss)(eta))
     exact = -s * s * T - lam * lam * T * (1 - eta * lam) ** (2 * T - 1) * d0 ** 2
     assert g == pytest.approx(exact, rel=1e-10)
+
+
+# -- steps stored once; save / load / to_csv through the result's methods ---------------------------
+def test_steps_are_stored_once_whatever_the_run_axes():
+    # before: steps were repeated per run, (seeds, batch, records) for a sweep
+    batch = rv.stack([S.constant(0.02), S.constant(0.04)])
+    res = rv.sweep(TOY, jnp.zeros(2), batch, num_steps=50, seeds=3, noise=HILL,
+                   key=jax.random.key(0), batched=("schedule",), record_every=20)
+    tr = res.trajectory
+    assert np.shape(tr.loss) == (3, 2, 4) and np.shape(tr.lr) == (3, 2, 4)
+    assert np.asarray(tr.steps).tolist() == [0, 20, 40, 50]
+    plan = rv.run_plan(rv.plans.wsd(0.05, [40, 60]), TOY, jnp.zeros(2), seeds=2, noise=HILL,
+                       key=jax.random.key(0), record_every=10)
+    for name, br in plan.trajectories.items():
+        assert np.ndim(br.steps) == 1 and np.shape(br.loss) == (2, np.size(br.steps)), name
+    assert np.ndim(rv.simulate(TOY, jnp.zeros(2), S.constant(0.05), num_steps=5).steps) == 1
+
+
+def _same(a, b):
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert len(la) == len(lb) and jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(la, lb):
+        if not isinstance(x, (jax.Array, np.ndarray, np.generic)):  # the Plan (not a pytree)
+            assert type(x) is type(y) and repr(x) == repr(y)
+            continue
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_results_save_load_and_export_through_their_methods(tmp_path):
+    import csv
+
+    from rivervalley import results_io
+    from rivervalley.dynamics import PlanResult, SweepResult, Trajectory
+
+    traj = rv.simulate(TOY, jnp.zeros(2), S.cosine(0.05, 30), num_steps=30, noise=HILL,
+                       key=jax.random.key(0), record_every=10, optimizer=optax.adam)
+    res = rv.sweep(TOY, jnp.zeros(2), S.constant(0.05), num_steps=30, seeds=2, noise=HILL,
+                   key=jax.random.key(0), record_every=10)
+    plan = rv.run_plan(rv.plans.wsd(0.05, [20, 30]), TOY, jnp.zeros(2), seeds=2, noise=HILL,
+                       key=jax.random.key(0), record_every=10)
+    for obj, cls, rows in ((traj, Trajectory, 4), (res, SweepResult, 2 * 4),
+                           (plan, PlanResult, sum(np.size(t.loss)
+                                                  for t in plan.trajectories.values()))):
+        path = tmp_path / f"{cls.__name__}.npz"
+        obj.save(path, config={"what": cls.__name__})
+        back = cls.load(path)
+        assert type(back) is cls
+        _same(back, obj)  # exact, bit for bit, every field (optax states, keys, the plan)
+        assert results_io.load_meta(path)["config"] == {"what": cls.__name__}
+        assert obj.to_csv(tmp_path / f"{cls.__name__}.csv") == rows  # one row per record
+        with open(tmp_path / f"{cls.__name__}.csv") as f:
+            assert len(list(csv.DictReader(f))) == rows
+    with pytest.raises(ValueError, match="holds a Trajectory, not a SweepResult"):
+        SweepResult.load(tmp_path / "Trajectory.npz")

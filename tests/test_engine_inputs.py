@@ -264,7 +264,8 @@ def test_other_arguments_are_named(kwargs, match):
 
 
 def test_problem_and_plan_must_be_what_they_say():
-    with pytest.raises(ValueError, match="problem=.*is not a problem.*loss"):
+    # the problem protocol's check (rivervalley.problems): a TypeError naming every missing method
+    with pytest.raises(TypeError, match="no method 'loss', 'sample_loss', 'decompose'"):
         rv.simulate(object(), jnp.zeros(2), C, num_steps=5)
     with pytest.raises(ValueError, match="plan=.*must be a rivervalley.plans.Plan"):
         rv.run_plan("wsd", TOY, jnp.zeros(2))
@@ -278,3 +279,91 @@ def test_checks_do_not_recompile_a_sweep():
     before = dynamics.TRACE_COUNT["batched"]
     rv.sweep(TOY, jnp.zeros(2), rv.stack([S.constant(2 * p) for p in peaks]), **kw)
     assert dynamics.TRACE_COUNT["batched"] == before
+
+
+# -- 8. the problem protocol (rivervalley.problems.check_problem) at every entry point --------------
+class _NoDecompose:
+    """A problem written from scratch that forgot ``decompose``."""
+
+    stochastic = False
+
+    def loss(self, x):
+        return jnp.sum(x ** 2)
+
+    def sample_loss(self, x, key):
+        return self.loss(x)
+
+
+class _NoHill(_NoDecompose):
+    def decompose(self, x):
+        return {"loss": self.loss(x), "river_loss": self.loss(x)}
+
+
+class _VectorExtra(_NoDecompose):
+    def decompose(self, x):
+        return {"loss": self.loss(x), "river_loss": self.loss(x), "hill_loss": 0.0 * x[0],
+                "per_coordinate": x ** 2}
+
+
+_ENTRIES = {
+    "simulate": lambda p: rv.simulate(p, jnp.zeros(2), C, num_steps=5),
+    "simulate from a state": lambda p: rv.simulate(p, rv.dynamics.SimState(
+        jnp.zeros(2), (), jnp.asarray(3, jnp.int32), jnp.asarray(-1, jnp.int32)), C, num_steps=5),
+    "sweep": lambda p: rv.sweep(p, jnp.zeros(2), C, num_steps=5, seeds=2),
+    "run_plan": lambda p: rv.run_plan(rv.plans.wsd(0.05, [20, 40]), p, jnp.zeros(2)),
+    "run_scan": lambda p: rv.dynamics.run_scan(p, jnp.zeros(2), C, KEY, num_steps=5),
+    "run_scan under jit": lambda p: jax.jit(lambda x: rv.dynamics.run_scan(
+        p, x, C, KEY, num_steps=5).loss)(jnp.zeros(2)),
+}
+
+
+@pytest.mark.parametrize("entry", list(_ENTRIES))
+@pytest.mark.parametrize("problem, match", [
+    (_NoDecompose(), "_NoDecompose has no method 'decompose'"),
+    (_NoHill(), r"_NoHill: decompose\(params\) returned no 'hill_loss'"),
+    (_VectorExtra(), r"decompose\(params\)\['per_coordinate'\] must return a floating-point "
+                     r"scalar \(shape \(\)\), got shape \(2,\)"),
+])
+def test_the_problem_protocol_is_checked_before_tracing(entry, problem, match):
+    # before: an AttributeError / KeyError: 'hill_loss' from deep inside the traced scan (and a
+    # (2,)-shaped extra a broadcasting error there); now a TypeError naming the method or key,
+    # before the engine's program is traced
+    before = dynamics.TRACE_COUNT["batched"]
+    with pytest.raises(TypeError, match=match):
+        _ENTRIES[entry](problem)
+    assert dynamics.TRACE_COUNT["batched"] == before
+
+
+def test_a_stacked_problem_is_checked_one_run_at_a_time():
+    # check_problem sees one run's problem (the batch axis dropped): a stack of valid valleys
+    # passes, and its runs are the single valleys' runs
+    valleys = [rv.landscapes.river_valley(2, sharpness=s) for s in (5.0, 20.0)]
+    res = rv.sweep(rv.stack(valleys), jnp.zeros(2), C, num_steps=5, batched=("problem",),
+                   record_every=5)
+    one = rv.simulate(valleys[1], jnp.zeros(2), C, num_steps=5, record_every=5)
+    # vmapped vs single run: 5 steps of ~10 float32 ops each may round differently
+    np.testing.assert_allclose(np.asarray(res.trajectory.loss)[0, 1], one.loss,
+                               rtol=5 * 10 * 1.2e-7)
+
+
+# -- 9. a stack of bigram / transformer models must be named in batched ----------------------------
+def test_a_stack_of_bigram_or_transformer_models_needs_batched_problem(table):
+    # before: the stacked marginal broadcast through loss() and summed the models' losses into
+    # one scalar, so the sweep silently optimized the sum; now batch_shape says it is a stack
+    other = bg.TableModel(bg.make_data(vocab_size=8, key=jax.random.key(5)), batch_size=4)
+    fact = [bg.FactorizedModel(m.data, width=4, batch_size=4) for m in (table, other)]
+    from rivervalley import transformer as tf
+    trans = [tf.transformer(m.data, seq_len=6, width=4, batch_size=2, num_eval=4,
+                            key=jax.random.key(2)) for m in (table, other)]
+    cases = [([table, other], table.init_params()),
+             (fact, fact[0].init_params(key=jax.random.key(1))),
+             (trans, trans[0].init_params(key=jax.random.key(1)))]
+    for models, x0 in cases:
+        assert models[0].batch_shape == ()
+        stacked = rv.stack(models)
+        assert stacked.batch_shape == (2,)
+        with pytest.raises(ValueError, match=r"stack of 2 problems.*batched=\('problem',\)"):
+            rv.sweep(stacked, x0, C, num_steps=3, key=KEY)
+    res = rv.sweep(rv.stack([table, other]), table.init_params(), C, num_steps=3, key=KEY,
+                   batched=("problem",), record_every=3)
+    assert np.shape(res.trajectory.loss) == (1, 2, 2)

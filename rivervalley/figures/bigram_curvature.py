@@ -49,7 +49,7 @@ def compute(config: Config, key: jax.Array) -> dict:
                 num_steps=c.num_steps, seeds=1, key=k_run, batched=("problem",),
                 record_every=every, record_params=True)
     w = np.asarray(res.trajectory.params["W"])[0]  # (B, records, V, V)
-    steps = np.asarray(res.trajectory.steps)[0, 0]
+    steps = np.asarray(res.trajectory.steps)  # (records,): stored once
     curv, curv_opt, ent, det = [], [], [], []
     for i, m in enumerate(models):
         p = np.asarray(m.data.marginal)

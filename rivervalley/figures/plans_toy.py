@@ -86,7 +86,7 @@ def compute(config: Config, key: jax.Array) -> dict:
     res = sweep(valley, valley.init_params(), table, num_steps=n, seeds=c.seeds, key=key,
                 noise=nz, batched=("schedule",), record_every=c.record_every)
     loss = np.asarray(res.trajectory.loss)
-    steps = np.asarray(res.trajectory.steps)[0, 0]
+    steps = np.asarray(res.trajectory.steps)  # (records,): stored once
     out = {"kinds": np.asarray(_KINDS), "budgets": np.asarray(c.budgets),
            "lr_steps": np.arange(n + 1), "peak_value": np.asarray(c.peak_value)}
     for kind, p in plans.items():

@@ -46,7 +46,7 @@ def compute(config: Config, key: jax.Array) -> dict:
     return {
         "learning_rates": np.asarray(lrs),
         "sharpness": np.asarray(config.sharpness),
-        "steps": np.asarray(res.trajectory.steps)[0, 0],
+        "steps": np.asarray(res.trajectory.steps),  # (records,): stored once
         "u": params[..., 0],
         "delta": params[..., 1],
         "path_steps": np.asarray(config.path_steps),
