@@ -680,8 +680,10 @@ def _spectrum_parts(params, lrs):
 
 
 def _spectrum_check(params, lrs_list):
+    # (lam_lo, lam_hi) and (lam_hi, lam_lo) are the same spectrum: only the ratio counts
     out = []
-    if params.lam_hi < params.lam_lo * 1.05:
+    lo, hi = sorted((float(params.lam_lo), float(params.lam_hi)))
+    if hi < lo * 1.05:
         out.append(f"the spectrum collapsed to one sharpness (lam_lo={params.lam_lo:.4g}, "
                    f"lam_hi={params.lam_hi:.4g}): river_valley fits these runs as well")
     return out
