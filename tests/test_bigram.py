@@ -203,7 +203,7 @@ def test_stochastic_plateau_scales_with_eta(data16):
                 num_steps=num_steps, seeds=12, key=jax.random.key(7), batched=("schedule",),
                 record_every=every)
     hill = np.asarray(res.trajectory.hill_loss)  # the stochastic excess, (seeds, 2, records)
-    steps = np.asarray(res.trajectory.steps)[0, 0]
+    steps = np.asarray(res.trajectory.steps)
     win = steps >= num_steps // 2
     per_seed = hill[:, :, win].mean(axis=2)  # (seeds, 2)
     meas = per_seed.mean(0)

@@ -61,7 +61,7 @@ def compute(config: Config, key: jax.Array) -> dict:
     _, p_stoch = data.class_mass()
     return {
         "names": np.array(names),
-        "steps": np.asarray(tr.steps)[0, 0],
+        "steps": np.asarray(tr.steps),
         "lr": np.asarray(tr.lr)[0],
         "stoch_excess": np.asarray(tr.extras["stoch_excess"]).mean(0),
         "det_loss": np.asarray(tr.extras["det_loss"]).mean(0),

@@ -45,7 +45,7 @@ def compute(config: Config, key: jax.Array) -> dict:
         p = theory.predict(valley, sched, num_steps=c.num_steps, noise=nz,
                            record_every=c.record_every, dtype=np.float64)
     return {
-        "steps": np.asarray(tr.steps)[0, 0],
+        "steps": np.asarray(tr.steps),
         "lr": np.asarray(tr.lr)[0, 0],
         "loss": loss.mean(0),
         "loss_sem": loss.std(0, ddof=1) / np.sqrt(c.seeds),

@@ -46,7 +46,7 @@ def compute(config: Config, key: jax.Array) -> dict:
     res = sweep(valley, valley.init_params(), batch, num_steps=T, seeds=c.seeds, key=key,
                 noise=nz, batched=("schedule",), record_every=c.record_every)
     tr = res.trajectory
-    steps = np.asarray(tr.steps)[0, 0]
+    steps = np.asarray(tr.steps)
     # "before decay": the loss averaged over the last quarter of the stable phase (per seed)
     win = (steps >= 0.75 * d0) & (steps <= d0)
     loss = np.asarray(tr.loss)

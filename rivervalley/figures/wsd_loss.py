@@ -53,7 +53,7 @@ def compute(config: Config, key: jax.Array) -> dict:
                 noise=nz, batched=("schedule",), record_every=c.record_every)
     tr = res.trajectory
     loss = np.asarray(tr.loss)
-    steps = np.asarray(tr.steps)[0, 0]
+    steps = np.asarray(tr.steps)
     mean = loss.mean(0)
     forks = [Tk - schedules.decay_steps_of(Tk, c.decay) for Tk in c.budgets]
     out = {
