@@ -403,7 +403,7 @@ def _execute(problem, schedule, noise, start, keys, batch_index, *, batched=(),
     start, keys, batch_index = _mesh_put((start, keys, batch_index), n + pad)
     kw = dict(static=tuple(static), batched_mask=mask, record_every=record_every,
               record_params=record_params, optimizer=optimizer, threshold=float(threshold))
-    chunk = None if bar is None else _chunk_steps(num_steps, record_every)
+    chunk, rec = (None, None) if bar is None else _chunk_steps(num_steps, record_every)
     if chunk is None or chunk >= num_steps:
         stop = None if stop is None else jnp.asarray(stop, jnp.int32)
         recs, final = _batched(list(dyn), start, keys, batch_index, stop, num_steps=num_steps,
@@ -413,8 +413,8 @@ def _execute(problem, schedule, noise, start, keys, batch_index, *, batched=(),
             bar.update(num_steps)
     else:
         recs, final = _run_chunks(list(dyn), start, keys, batch_index, num_steps=num_steps,
-                                  chunk=chunk, from_x0=from_x0, first_step=first_step, bar=bar,
-                                  **kw)
+                                  chunk=chunk, rec=rec, from_x0=from_x0, first_step=first_step,
+                                  bar=bar, **kw)
     if pad:
         recs, final = jax.tree.map(lambda x: x[:n], (recs, final))
     return recs, final
@@ -422,7 +422,7 @@ def _execute(problem, schedule, noise, start, keys, batch_index, *, batched=(),
 
 # -- progress: the scan chunked on the host ----------------------------------------------------
 #: At most this many chunks (calls of the compiled program) make a run with a progress bar.
-PROGRESS_CHUNKS = 50
+PROGRESS_CHUNKS = 25
 #: Seconds a run must have taken before the automatic bar (``progress=None``) shows.
 PROGRESS_DELAY = 2.0
 
@@ -458,16 +458,37 @@ def _progress_bar(progress: bool | None, total: int, desc: str):
     return tqdm(total=int(total), desc=desc, unit="step", delay=delay, dynamic_ncols=True)
 
 
-def _chunk_steps(num_steps: int, record_every: int) -> int:
-    """The chunk length of a run with a progress bar: whole record intervals (so the records
-    and the blocks inside them are those of the unchunked run), at most
-    :data:`PROGRESS_CHUNKS` chunks.
-
-    >>> [_chunk_steps(n, k) for n, k in ((10_000, 1), (10_000, 100), (1000, 7), (100, 100))]
-    [200, 200, 140, 100]
-    """
+def _interval_chunk(num_steps: int, record_every: int) -> int:
+    """Whole record intervals per chunk: at most :data:`PROGRESS_CHUNKS` chunks (or one interval
+    each when there are fewer intervals; ``run_plan`` chunks its segments so)."""
     intervals = -(-num_steps // record_every)
     return record_every * max(1, -(-intervals // PROGRESS_CHUNKS))
+
+
+def _chunk_steps(num_steps: int, record_every: int) -> tuple[int, int]:
+    """``(chunk, rec)``: the chunk length of a run with a progress bar (at most
+    :data:`PROGRESS_CHUNKS` chunks) and the record interval of its compiled program.
+
+    Chunks are whole record intervals (``rec = record_every``) when there are enough of them; a
+    run with fewer intervals (e.g. ``record_every=num_steps``) is cut inside them, into pieces of
+    ``rec`` steps that divide the interval and are whole divergence-check blocks of it
+    (:func:`_block_size`), whose extra records are dropped. Either way the steps run in the blocks
+    of the unchunked run.
+
+    >>> [_chunk_steps(n, k) for n, k in ((10_000, 1), (10_000, 100), (1000, 7), (100, 100))]
+    [(400, 1), (400, 100), (42, 7), (50, 50)]
+    >>> [_chunk_steps(n, k) for n, k in ((10_000, 10_000), (10_000, 5000), (10_007, 10_007))]
+    [(400, 400), (500, 500), (10007, 10007)]
+    """
+    if -(-num_steps // record_every) >= PROGRESS_CHUNKS:
+        return _interval_chunk(num_steps, record_every), record_every
+    base = min(record_every, num_steps)  # the first interval (the only one when k >= n)
+    block = _block_size(base)
+    want = -(-num_steps // PROGRESS_CHUNKS)
+    if base % block:
+        return base, base  # blocks of CHECK_EVERY and a shorter one: whole intervals only
+    rec = min(r for r in range(block, base + 1, block) if base % r == 0 and r >= min(want, base))
+    return rec, rec
 
 
 @functools.partial(jax.jit, static_argnames=("static", "batched_mask", "optimizer"))
@@ -481,29 +502,34 @@ def _init_batched(dyn, start, batch_index, *, static, batched_mask, optimizer):
     return jax.vmap(single)(start, batch_index)
 
 
-def _run_chunks(dyn, start, keys, batch_index, *, num_steps, chunk, from_x0, first_step, bar,
-                **kw):
-    """``num_steps`` steps as calls of ONE compiled program of ``chunk`` steps (a multiple of
-    ``record_every``), each masked at its end step (``stop``), carrying the state on the host:
-    the same steps in the same record intervals and blocks as one call, so the result is bit for
-    bit the unchunked run's (the resume guarantee), compiled once. The bar advances when a
-    chunk is done; the next chunk is dispatched before waiting for it (no idle device)."""
+def _run_chunks(dyn, start, keys, batch_index, *, num_steps, chunk, rec, from_x0, first_step,
+                bar, **kw):
+    """``num_steps`` steps as calls of ONE compiled program of ``chunk`` steps recording every
+    ``rec`` (see :func:`_chunk_steps`), each masked at its end step (``stop``), carrying the state
+    on the host: the same steps in the same blocks as one call, so the result is bit for bit the
+    unchunked run's (the resume guarantee), compiled once. Records at the requested steps
+    (``first_step + j * record_every`` and the last step) are kept, each once. The bar advances
+    when a chunk is done; the next chunk is dispatched before waiting for it (no idle device)."""
+    record_every = kw.pop("record_every")
     state = (_init_batched(dyn, start, batch_index, static=kw["static"],
                            batched_mask=kw["batched_mask"], optimizer=kw["optimizer"])
              if from_x0 else start)
     end_step = first_step + num_steps
-    per_chunk = chunk // kw["record_every"] + 1
-    pieces, pending = [], None
+    offsets = rec * np.arange(chunk // rec + 1)
+    pieces, keep, pending, last = [], [], None, first_step - 1
     a = first_step
     while a < end_step:
         e = min(a + chunk, end_step)
         recs, state = _batched(dyn, state, keys, batch_index, jnp.asarray(e, jnp.int32),
-                               num_steps=chunk, from_x0=False, **kw)
-        # the steps this chunk records (a, a + k, ..., clipped at e, where the masked steps
-        # repeat the last record) are known here: keep each step once
-        rec_steps = np.minimum(a + kw["record_every"] * np.arange(per_chunk), e)
-        keep = np.flatnonzero(np.concatenate([[not pieces], rec_steps[1:] > rec_steps[:-1]]))
-        pieces.append(jax.tree.map(lambda x, keep=keep: x[:, keep], recs))
+                               num_steps=chunk, record_every=rec, from_x0=False, **kw)
+        # the steps this chunk records are known here (a, a + rec, ..., clipped at e, where the
+        # masked steps repeat the last record): keep the requested ones, each once (selected
+        # after the loop: no eager work between two chunks)
+        for j, st in enumerate(np.minimum(a + offsets, e)):
+            if st > last and ((st - first_step) % record_every == 0 or st == end_step):
+                keep.append(len(pieces) * offsets.size + j)
+                last = st
+        pieces.append(recs)
         if pending is not None:
             jax.block_until_ready(pending[0])
             bar.update(pending[1])
@@ -511,7 +537,8 @@ def _run_chunks(dyn, start, keys, batch_index, *, num_steps, chunk, from_x0, fir
         a = e
     jax.block_until_ready(pending[0])
     bar.update(pending[1])
-    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *pieces), state
+    idx = np.asarray(keep, int)
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1)[:, idx], *pieces), state
 
 
 def _trajectory(recs: dict, final: SimState) -> Trajectory:
@@ -1221,7 +1248,7 @@ def run_plan(plan: Any, problem: Any, x0: PyTree, *, seeds: int | np.ndarray = 1
     bar = _progress_bar(progress, total, "run_plan")
     # with a bar, a segment runs as calls of `chunk` steps (whole record intervals, masked at
     # their end like the segments themselves): the same program, compiled once, the same numbers
-    chunk = seg_steps if bar is None else min(seg_steps, _chunk_steps(total, record_every))
+    chunk = seg_steps if bar is None else min(seg_steps, _interval_chunk(total, record_every))
     saved: dict[tuple[str, int], SimState] = {}
     trajectories: dict[str, Trajectory] = {}
     try:

@@ -43,7 +43,7 @@ def chunk_calls(monkeypatch):
 
 
 def test_a_chunked_sweep_is_the_sweep_bit_for_bit_and_compiles_once(chunk_calls):
-    # 403 steps recorded every 7 (57 full intervals and a remainder of 4): chunks of 14 steps,
+    # 403 steps recorded every 7 (57 full intervals and a remainder of 4): chunks of 21 steps,
     # the last one masked at step 403
     batch = rv.stack([S.cosine(0.1, 403), S.cosine(0.07, 403, warmup_steps=20)])
     kw = dict(num_steps=403, seeds=3, key=KEY, noise=HILL, batched=("schedule",), record_every=7)
@@ -51,7 +51,7 @@ def test_a_chunked_sweep_is_the_sweep_bit_for_bit_and_compiles_once(chunk_calls)
     assert chunk_calls == []
     before = dynamics.TRACE_COUNT["batched"]
     chunked = rv.sweep(TOY, jnp.zeros(2), batch, progress=True, **kw)
-    assert chunk_calls == [14]  # 29 calls of one program
+    assert chunk_calls == [21]  # 20 calls of one program
     assert dynamics.TRACE_COUNT["batched"] == before + 1  # compiled once, not once per chunk
     _same(chunked, plain)
     assert np.asarray(chunked.trajectory.steps).tolist() == list(range(0, 403, 7)) + [403]
@@ -71,9 +71,11 @@ def test_a_chunked_adam_run_and_its_resume_are_exact(chunk_calls):
     assert len(chunk_calls) == 2
 
 
-def test_a_chunked_plan_is_the_plan_bit_for_bit():
+@pytest.mark.parametrize("record_every", [5, 150])
+def test_a_chunked_plan_is_the_plan_bit_for_bit(record_every):
+    # 150: fewer record intervals than chunks, so each segment runs one interval per call
     plan = rv.plans.wsd(0.06, [150, 300, 450], decay=0.2)
-    kw = dict(seeds=2, noise=HILL, key=KEY, record_every=5)
+    kw = dict(seeds=2, noise=HILL, key=KEY, record_every=record_every)
     plain = rv.run_plan(plan, TOY, jnp.zeros(2), progress=False, **kw)
     before = dynamics.TRACE_COUNT["batched"]
     chunked = rv.run_plan(plan, TOY, jnp.zeros(2), progress=True, **kw)
@@ -125,7 +127,23 @@ def test_progress_must_be_a_bool_or_none(entry, bad):
     assert dynamics.TRACE_COUNT["batched"] == before
 
 
-def test_chunks_are_whole_record_intervals():
-    for n, k in ((10_000, 1), (10_000, 100), (1003, 7), (100, 100), (5, 1)):
-        c = dynamics._chunk_steps(n, k)
-        assert c % k == 0 and -(-n // c) <= dynamics.PROGRESS_CHUNKS
+def test_a_run_that_records_rarely_is_cut_inside_its_record_intervals(chunk_calls):
+    # record_every=num_steps (two records): 20 chunks of 100 steps (whole divergence-check
+    # blocks of the one interval: _block_size(2000) = 50), their extra records dropped; the
+    # numbers are the unchunked run's
+    kw = dict(num_steps=2000, seeds=2, key=KEY, noise=HILL, record_every=2000)
+    plain = rv.sweep(TOY, jnp.zeros(2), S.wsd(0.05, 2000), progress=False, **kw)
+    chunked = rv.sweep(TOY, jnp.zeros(2), S.wsd(0.05, 2000), progress=True, **kw)
+    assert chunk_calls == [100]
+    _same(chunked, plain)
+    assert np.asarray(chunked.trajectory.steps).tolist() == [0, 2000]
+
+
+def test_chunks_follow_the_record_intervals_and_blocks():
+    for n, k in ((10_000, 1), (10_000, 100), (1003, 7), (100, 100), (5, 1), (10_000, 10_000),
+                 (10_000, 3000), (999, 5000)):
+        chunk, rec = dynamics._chunk_steps(n, k)
+        assert chunk % rec == 0 and -(-n // chunk) <= max(dynamics.PROGRESS_CHUNKS, -(-n // k))
+        # whole record intervals, or whole blocks dividing the first interval
+        base = min(k, n)
+        assert rec == k or (base % rec == 0 and rec % dynamics._block_size(base) == 0)
