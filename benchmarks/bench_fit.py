@@ -43,9 +43,9 @@ def bench(name, curves, max_nfev=300):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--laws", nargs="+", default=list(L.LAWS))
-    ap.add_argument("--quick", action="store_true", help="two laws only")
+    ap.add_argument("--quick", action="store_true", help="one law only (river_valley_spectrum)")
     a = ap.parse_args()
-    laws = ["river_valley", "lr_annealing"] if a.quick else a.laws
+    laws = ["river_valley_spectrum"] if a.quick else a.laws
     curves = data()
     print(f"{len(curves[0].lrs)}-step run, {sum(len(c.steps) for c in curves)} observed losses; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
