@@ -317,6 +317,9 @@ def diagnose(problem: Any, x0: PyTree, schedule: Callable, *, checkpoints: Seque
         out["hill"].append(np.asarray(tr.hill_loss[:, -1]))
         probe = []
         for d in lengths:
+            if eta_c == 0.0:  # a decay from LR 0 moves nothing: the probe ends where it starts
+                probe.append(out["loss"][-1])
+                continue
             sched = _s.wsd(eta_c, c + d, decay=d, decay_shape=probe_shape, min_ratio=min_ratio)
             ptr, _ = run(state, sched, d, d, False)
             probe.append(np.asarray(ptr.loss[:, -1]))
