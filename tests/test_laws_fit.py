@@ -114,3 +114,31 @@ def test_fit_shows_a_progress_bar_only_when_asked_and_slow(capsys):
     true = L.ConvexBoundParams(2.0, 3.0, 0.05)
     L.fit("convex_bound", _curves("convex_bound", true), progress=True)
     assert "fit convex_bound" not in capsys.readouterr().err      # under a second: no bar
+
+
+def test_fit_progress_bar_waits_a_second_and_follows_progress(monkeypatch):
+    # the bar is tqdm's, shown only after 1 s (delay) and only on a terminal unless asked
+    import tqdm.auto
+
+    seen = []
+
+    class Bar:
+        def __init__(self, **kw):
+            seen.append(kw)
+            self.n = 0
+
+        def update(self, k):
+            self.n += k
+
+        def reset(self, total=None):
+            pass
+
+        def close(self):
+            seen[-1]["updates"] = self.n
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    true = L.ConvexBoundParams(2.0, 3.0, 0.05)
+    for progress in (None, True, False):
+        L.fit("convex_bound", _curves("convex_bound", true), progress=progress)
+    assert [s["disable"] for s in seen] == [None, False, True]
+    assert all(s["delay"] == 1.0 and s["desc"] == "fit convex_bound" and s["updates"] >= 1 for s in seen)
