@@ -15,10 +15,10 @@ from rivervalley import notebooks_runner  # noqa: E402
 FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(FOLDER.glob("*.ipynb"))
 EXPECTED = ["01_quickstart", "02_schedules_and_plans", "03_theory_vs_simulation", "04_bigram",
-            "05_exploring"]
+            "05_exploring", "06_your_own_model", "07_your_own_log"]
 
 
-def test_the_five_notebooks_exist_stripped_and_open_with_markdown():
+def test_the_notebooks_exist_stripped_and_open_with_markdown():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
     for p in NOTEBOOKS:
         nb = json.loads(p.read_text())

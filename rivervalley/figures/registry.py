@@ -23,6 +23,7 @@ _MODULES: tuple[str, ...] = (
     "bigram_plans",
     "optimized_schedule",
     "laws",
+    "laws_validation",
 )
 
 
