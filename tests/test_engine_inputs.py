@@ -326,8 +326,8 @@ _ENTRIES = {
 ])
 def test_the_problem_protocol_is_checked_before_tracing(entry, problem, match):
     # before: an AttributeError / KeyError: 'hill_loss' from deep inside the traced scan (and a
-    # (2,)-shaped extra a broadcasting error there); now a TypeError naming the method or key,
-    # before the engine's program is traced
+    # (2,)-shaped extra was recorded as (records, 2), against the protocol's scalar extras); now
+    # a TypeError naming the method or key, before the engine's program is traced
     before = dynamics.TRACE_COUNT["batched"]
     with pytest.raises(TypeError, match=match):
         _ENTRIES[entry](problem)
