@@ -1,40 +1,79 @@
 """Learning-rate schedules as pytrees: ``constant``, ``cosine``, ``wsd``, ``wsd_s``,
-``cyclic_cosine``.
+``cyclic_cosine``, ``tabulated``.
 
 Every factory returns a small frozen dataclass registered with
 :func:`jax.tree_util.register_dataclass`. Its numeric parameters (peak, min ratio, decay fraction or
 steps, warmup, the decay-shape *index*, the array of cycle ends) are array leaves, and evaluation is
 branch-free (``jnp.where`` / ``jnp.clip`` / ``jnp.select``). Hence a schedule is an
-``optax.Schedule`` (``schedule(step) -> lr``, for int or float steps, scalars or arrays) **and** a
-value that can be passed through ``jit`` / ``vmap``: a batch of schedules is one schedule with
-stacked leaves, so a sweep over peak, decay fraction, min ratio, decay *shape* and cycle ends is
-ONE compiled program. optax's and Levanter's schedules cannot do this: their parameters are Python
-numbers baked into closures (and Levanter picks the decay shape with a Python ``match``), so every
-setting is a new function and a new compilation.
+``optax.Schedule`` (``schedule(step) -> lr``) **and** a value that can be passed through ``jit`` /
+``vmap``: a batch of schedules is one schedule with stacked leaves, so a sweep over peak, decay
+fraction, min ratio, decay *shape* and cycle ends is ONE compiled program. optax's and Levanter's
+schedules cannot do this: their parameters are Python numbers baked into closures (and Levanter
+picks the decay shape with a Python ``match``), so every setting is a new function and a new
+compilation.
 
 Conventions (THEORY.md §5). Step ``t`` counts updates from 0; the LR of update ``t`` is ``eta(t)``.
 Warmup is linear from 0: ``eta(t) = peak * t / W`` for ``t < W``. A decay over ``D`` steps starting
 at ``t0`` has progress ``r = (t - t0) / D`` and ``eta = peak * mult(r)`` (:func:`decay_multiplier`).
 
+**Steps are integers.** Every step count (the step, ``num_steps``, warmup, cycle ends, decay
+lengths) is an integer leaf and all step arithmetic is integer arithmetic (int32 inside JAX, int64
+with x64 and on the host); the progress ``r = n / D`` and ``1 - r = (D - n) / D`` are formed from
+exact integers, so a schedule is as exact at step 2**31 - 2 as at step 10 (a float32 step would
+lose every step above 2**24). Runs may be up to ``2**31 - 1`` steps (the int32 step counter of
+optax and of the engine); a larger step count is refused rather than wrapped. What a schedule is
+called with:
+
+- an integer (Python, NumPy or JAX, scalar or array; optax and the engine pass int32 counters);
+- a float holding a whole number, which is converted (``s(850.0)`` is ``s(850)``); a concrete
+  float that is fractional, NaN or infinite raises ``ValueError``. A *traced* float step is
+  floored, and a traced NaN gives a NaN learning rate (never the peak), as in optax;
+- a negative step evaluates as step 0, as optax's ``linear_schedule`` (it clips its count to
+  ``[0, T]``); a step past the end holds the final value.
+
+**Decay lengths.** A decay given as a fraction ``phi`` of a cycle of ``L`` steps lasts
+``D = floor(phi * L)`` steps, computed *exactly on the decimal as written*: ``phi`` is read as the
+shortest decimal that rounds to it (``0.29`` is 29/100; ``np.float32(0.7)`` is 7/10) and the floor
+is taken in rational arithmetic, so 0.29 of 100 is 29 steps, 0.7 of 10 is 7 and 0.2 of 600000 is
+120000. Levanter's ``_convert_frac_or_steps`` computes ``int(phi * L)`` in float64, where
+``0.29 * 100 = 28.999999999999996`` gives 28 (likewise 0.57 and 0.58 of 100, 0.41, 0.57, 0.69 and
+0.82 of 300); :func:`rivervalley.export.to_levanter` therefore writes a value for which Levanter's
+own arithmetic gives rivervalley's lengths (a step count, or a nearby fraction). An integer
+``decay`` is a step count. With concrete arguments ``D`` is computed on the host, once, and stored
+as an integer leaf (``decay_length`` / ``decay_lengths``: derived by the factory, so build
+schedules with the factories, not by replacing fields). When the fraction or the cycle ends are
+*traced* (a factory called inside ``jit`` / ``vmap``), ``D`` is computed in the graph in the float
+dtype with the rounding of the product undone: ``floor(phi * L)``, snapped to the nearest integer
+when within 4 ulps of it. In float32 this equals the exact rule whenever ``phi * L`` is below
+2**22 (about 4.2 million steps) and the exact product is an integer or further than
+``|phi L| * 2**-20`` from one; beyond, it may differ by the float32 rounding of ``phi * L`` (a
+step or two). A traced *integer* decay is exact. Traced step counts given as floats are rounded to
+the nearest integer.
+
 Cycles (``wsd_s``, ``cyclic_cosine``) follow Levanter's ``OptimizerConfig.lr_scheduler``
 (stanford-crfm/levanter, ``src/levanter/optim/config.py``, the version with ``cycles``, ``decay``
 and ``rewarmup``; it chains optax schedules with ``optax.join_schedules`` at the cycle ends). Cycle
 ``k`` spans steps ``[e_{k-1}, e_k)`` (``e_0 = 0``); inside it: warmup (first cycle) or re-warmup
-(later cycles), then constant at the peak, then the decay over its last ``D_k`` steps, where
-``D_k = floor(decay * L_k)`` for a fraction (Levanter's ``int(frac * cycle_steps)``) or ``decay``
-for a step count. **Where the minimum sits**: the decay reaches ``r = 1`` (LR = ``min_ratio *
-peak``) exactly at the cycle end ``e_k``, which is already the first step of the next cycle; so the
-last update of a cycle, ``e_k - 1``, uses ``mult((D_k - 1) / D_k)`` and step ``e_k`` is back at the
-peak (no re-warmup), or equals the minimum and re-warms linearly from it to the peak over
-``rewarmup_steps`` (Levanter's ``linear_schedule(previous_end, peak, rewarmup)``). Only the final
-end ``e_K`` (the end of the run) and later steps sit at the minimum, exactly as in
-``optax.warmup_cosine_decay_schedule`` (whose value at ``decay_steps`` is ``end_value``).
+(later cycles), then constant at the peak, then the decay over its last ``D_k`` steps. **Where the
+minimum sits**: the decay reaches ``r = 1`` (LR = ``min_ratio * peak``) exactly at the cycle end
+``e_k``, which is already the first step of the next cycle; so the last update of a cycle,
+``e_k - 1``, uses ``mult((D_k - 1) / D_k)`` and step ``e_k`` is back at the peak (no re-warmup), or
+equals the minimum and re-warms linearly from it to the peak over ``rewarmup_steps`` (Levanter's
+``linear_schedule(previous_end, peak, rewarmup)``). Only the final end ``e_K`` (the end of the run)
+and later steps sit at the minimum, exactly as in ``optax.warmup_cosine_decay_schedule`` (whose
+value at ``decay_steps`` is ``end_value``). A full (cosine) decay needs at least one step: a
+warmup that fills its cycle is refused (as optax's ``cosine_decay_schedule`` refuses
+``decay_steps=0``).
+
+Decay shapes are names of :data:`DECAY_SHAPES` or indices into it; concrete index arrays are
+checked (every index in ``0..5``); a *traced* index outside ``0..5`` gives NaN, never another shape.
+Arguments are checked by :mod:`rivervalley._validate` on the host, once per factory call (bools are
+never numbers); traced values pass unchecked.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,8 +81,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rivervalley import _cycles
+from rivervalley._validate import check_int, check_real, fmt, is_traced
+
 __all__ = [
     "DECAY_SHAPES",
+    "MAX_STEPS",
     "Constant",
     "Cosine",
     "WSD",
@@ -59,43 +102,176 @@ __all__ = [
     "cyclic_cosine",
     "decay_multiplier",
     "decay_steps_of",
+    "shape_index",
     "as_array",
-    "torch_lambda",
 ]
 
 #: The decay shapes of THEORY.md §5, in index order.
-DECAY_SHAPES: tuple[str, ...] = ("linear", "cosine", "1-sqrt", "inverse", "exponential", "square")
+DECAY_SHAPES: tuple[str, ...] = _cycles.SHAPES
+#: The longest run and the largest step count a schedule accepts (int32, see the module doc).
+MAX_STEPS: int = _cycles.MAX_STEPS
 _ALIASES = {"inv": "inverse", "harmonic": "inverse", "geometric": "exponential",
             "exp": "exponential",
             "one_minus_sqrt": "1-sqrt", "sqrt": "1-sqrt"}
-_NEEDS_POSITIVE_MIN = ("inverse", "exponential")
-# floor(decay * L) up to this relative tolerance, so float32 rounding of the fraction never loses
-# a step (float32(0.7) * 10 = 6.99999988 must give 7, as Levanter's float64 int() does).
-_FLOOR_RTOL = 1e-5
+_NEEDS_POSITIVE_MIN = (DECAY_SHAPES.index("inverse"), DECAY_SHAPES.index("exponential"))
 
 
 # --------------------------------------------------------------------------------------------
-# helpers
+# arguments -> leaves (checked on the host; traced values pass)
 # --------------------------------------------------------------------------------------------
 
-def _is_traced(x: Any) -> bool:
-    return isinstance(x, jax.core.Tracer) or any(
-        isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
+def _host(x: Any) -> Any:
+    """A concrete JAX array as NumPy (host arithmetic); anything else unchanged."""
+    return np.asarray(x) if isinstance(x, jax.Array) and not is_traced(x) else x
 
 
-def _leaf(x: Any, dtype=np.float64) -> Any:
-    """Concrete numbers become numpy arrays (canonicalized by JAX later); tracers pass through."""
-    if _is_traced(x) or isinstance(x, jax.Array):
-        return x
-    return np.asarray(x, dtype=dtype)
+def _no_bools(name: str, value: Any) -> None:
+    """Bools are never numbers, also inside a list (``np.asarray([True, 2])`` is ``[1, 2]``)."""
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            _no_bools(name, v)
+        if any(isinstance(v, (bool, np.bool_)) for v in value):
+            raise ValueError(f"{name}={fmt(value)} holds a bool; bools are not numbers")
+    elif isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_:
+        raise ValueError(f"{name}={fmt(value)} is a bool, not a number")
 
 
-def _num(x: Any) -> Any:
-    """A leaf as a Python number (or nested list for a batch), for describe() / repr."""
-    if _is_traced(x):
-        return "<traced>"
-    a = np.asarray(x)
-    return a.item() if a.ndim == 0 else a.tolist()
+def _lr_leaf(name: str, value: Any) -> Any:
+    _no_bools(name, value)
+    check_real(name, value, lo=0, what="a learning rate")
+    return value if is_traced(value) else np.asarray(value, np.float64)
+
+
+def _steps_leaf(name: str, value: Any, *, lo: int = 0) -> Any:
+    """A step count (or an array of them): a whole number in ``[lo, MAX_STEPS]`` -> int64 leaf.
+    Traced: integers pass, floats are rounded to the nearest integer."""
+    if is_traced(value):
+        v = jnp.asarray(value)
+        if v.dtype == jnp.bool_ or not (jnp.issubdtype(v.dtype, jnp.integer)
+                                        or jnp.issubdtype(v.dtype, jnp.floating)):
+            raise ValueError(f"{name} has dtype {v.dtype}; a step count is an integer")
+        if jnp.issubdtype(v.dtype, jnp.floating):
+            return jnp.round(v).astype(_cycles.int_dtype())
+        return v
+    value = _host(value)
+    _no_bools(name, value)
+    rng = f"whole steps in [{lo}, {MAX_STEPS}]"
+    if isinstance(value, int) and not isinstance(value, bool) and not lo <= value <= MAX_STEPS:
+        raise ValueError(f"{name}={fmt(value)} is outside the valid range: {rng}")
+    check_real(name, value, what="a number of steps")
+    a = np.asarray(value, np.float64)
+    if np.any(a < lo) or np.any(a > MAX_STEPS):
+        raise ValueError(f"{name}={fmt(value)} is outside the valid range: {rng}")
+    if np.any(a != np.floor(a)):
+        raise ValueError(f"{name}={fmt(value)} is not a whole number of steps: {rng}")
+    return a.astype(np.int64)
+
+
+def _ends_leaf(name: str, ends: Any) -> Any:
+    """Cycle ends: a non-empty, strictly increasing sequence of steps in [1, MAX_STEPS]."""
+    if is_traced(ends):
+        return _steps_leaf(name, ends)
+    ends = _host(ends)
+    if np.ndim(ends) == 0 or np.shape(ends)[-1] == 0:
+        raise ValueError(f"{name}={fmt(ends)} must be a non-empty sequence of steps")
+    a = _steps_leaf(name, ends, lo=1)
+    if np.any(np.diff(a, axis=-1) <= 0):
+        raise ValueError(f"{name}={fmt(a)} is not strictly increasing")
+    return a
+
+
+def _ratio_leaf(min_ratio: Any, shape: Any = None) -> Any:
+    _no_bools("min_ratio", min_ratio)
+    check_real("min_ratio", min_ratio, lo=0, hi=1, what="a fraction of peak_value")
+    if is_traced(min_ratio):
+        return min_ratio
+    m = np.asarray(_host(min_ratio), np.float64)
+    if shape is not None and not is_traced(shape):
+        try:
+            mb, idx = np.broadcast_arrays(m, np.asarray(shape))
+        except ValueError:
+            raise ValueError(f"min_ratio={fmt(min_ratio)} and decay_shape={fmt(shape)} do not "
+                             "broadcast to one batch") from None
+        bad = np.isin(idx, _NEEDS_POSITIVE_MIN) & (mb <= 0)
+        if np.any(bad):
+            names = "/".join(sorted({DECAY_SHAPES[int(i)] for i in idx[bad]}))
+            raise ValueError(f"min_ratio={fmt(min_ratio)} must be in (0, 1] for decay_shape "
+                             f"{names} (the decay divides by / takes powers of min_ratio)")
+    return m
+
+
+def _split_decay(decay: Any) -> tuple[Any, Any]:
+    """``decay`` -> (fraction, steps) leaves: a float is a fraction in (0, 1] (stored as the
+    float64 of its decimal), an integer a step count >= 1; the other leaf is zero."""
+    if is_traced(decay):
+        d = jnp.asarray(decay)
+        if d.dtype == jnp.bool_:
+            raise ValueError("decay has dtype bool; pass a fraction in (0, 1] or a step count")
+        if jnp.issubdtype(d.dtype, jnp.integer):
+            return jnp.zeros(d.shape, jnp.result_type(float)), d
+        return d, jnp.zeros(d.shape, _cycles.int_dtype())
+    decay = _host(decay)
+    _no_bools("decay", decay)
+    a = np.asarray(decay)
+    if isinstance(decay, (bool, np.bool_)) or a.dtype == np.bool_ or a.dtype.kind not in "iuf":
+        what = ", not a bool" if a.dtype == np.bool_ else ""
+        raise ValueError(f"decay={fmt(decay)} must be a fraction in (0, 1] (a float) or a step "
+                         f"count >= 1 (an int){what}")
+    if a.dtype.kind in "iu":
+        if np.any(a < 1) or np.any(a > MAX_STEPS):
+            raise ValueError(f"decay={fmt(decay)} is outside [1, {MAX_STEPS}] as a step count "
+                             "(pass a float in (0, 1] for a fraction of the cycle)")
+        return np.zeros(a.shape), a.astype(np.int64)
+    if not np.all(np.isfinite(a)) or np.any(a <= 0) or np.any(a > 1):
+        hint = (f", {int(a)}," if a.ndim == 0 and np.isfinite(a) and a > 1 and a == int(a)
+                else "")
+        raise ValueError(f"decay={fmt(decay)} is outside (0, 1] as a fraction of the cycle "
+                         f"(pass an int{hint} for a number of steps)")
+    frac = np.asarray([float(_cycles.decimal(x)) for x in a.ravel()]).reshape(a.shape)
+    return frac, np.zeros(a.shape, np.int64)
+
+
+def _decay_lengths(frac: Any, steps: Any, lengths: Any) -> Any:
+    """D per cycle: exact on the host for concrete values, in the graph for traced ones."""
+    if is_traced((frac, steps, lengths)):
+        return _cycles.traced_decay_lengths(frac, steps, lengths)
+    return _cycles.exact_decay_lengths(frac, steps, lengths)
+
+
+def _cycle_lengths(xp, ends: Any) -> Any:
+    ends = xp.asarray(ends)
+    return xp.diff(ends, axis=-1, prepend=xp.zeros(ends.shape[:-1] + (1,), ends.dtype))
+
+
+def _check_fit(lengths, warmup, rewarmup, d, *, decay: Any, single: bool) -> None:
+    """(Re)warmup and decay fit inside their cycles (concrete values; ``d=None``: full decay)."""
+    first = lengths[..., 0]
+    w = np.broadcast_to(warmup, first.shape)
+    rw = np.broadcast_to(rewarmup, first.shape)
+    what = "the run" if single else "the first cycle"
+    if np.any(w > first):
+        raise ValueError(f"warmup_steps={fmt(warmup)} is longer than {what} (length "
+                         f"{fmt(first)}); valid range [0, {int(np.min(first))}]")
+    later = lengths[..., 1:]
+    if later.shape[-1] and np.any(rw[..., None] > later):
+        raise ValueError(f"rewarmup_steps={fmt(rewarmup)} is longer than a cycle (lengths "
+                         f"{fmt(later)}); valid range [0, {int(np.min(later))}]")
+    warm = np.concatenate([w[..., None], np.broadcast_to(rw[..., None], later.shape)], -1)
+    if d is None:
+        if np.any(w >= first):
+            raise ValueError(f"warmup_steps={fmt(warmup)} leaves no decay in {what} (length "
+                             f"{fmt(first)}): the cosine decay needs at least one step, so "
+                             "warmup_steps < length")
+        if np.any(warm >= lengths):
+            raise ValueError(f"rewarmup_steps={fmt(rewarmup)} leaves no decay in a cycle "
+                             f"(lengths {fmt(lengths)}): the cosine decay needs at least one "
+                             "step, so rewarmup_steps < cycle length")
+        return
+    if np.any(d + warm > lengths) or np.any(d < 1):
+        raise ValueError(
+            f"decay={fmt(decay)} gives decays of {fmt(d)} steps that do not fit in their cycles "
+            f"of {fmt(lengths)} steps after (re)warmup {fmt(warm)}; valid range: 1 <= decay "
+            "steps <= cycle length - warmup")
 
 
 def shape_index(shape: str | int) -> int:
@@ -104,7 +280,7 @@ def shape_index(shape: str | int) -> int:
     >>> shape_index("1-sqrt"), shape_index(4)
     (2, 4)
     """
-    if isinstance(shape, (np.ndarray, jax.Array)) and np.ndim(shape) == 0 and not _is_traced(shape):
+    if isinstance(shape, (np.ndarray, jax.Array)) and np.ndim(shape) == 0 and not is_traced(shape):
         shape = shape.item()
     if isinstance(shape, str):
         name = _ALIASES.get(shape.lower(), shape.lower())
@@ -113,162 +289,45 @@ def shape_index(shape: str | int) -> int:
                              f"{', '.join(DECAY_SHAPES)} (or an index 0..{len(DECAY_SHAPES) - 1})")
         return DECAY_SHAPES.index(name)
     if isinstance(shape, (bool, np.bool_)):
-        raise ValueError(f"decay_shape={shape!r} is not a shape name or index")
+        raise ValueError(f"decay_shape={shape!r} is a bool, not a shape name or index")
     if isinstance(shape, (int, np.integer)):
         if not 0 <= int(shape) < len(DECAY_SHAPES):
             raise ValueError(f"decay_shape={shape!r} is outside the indices "
-                             f"0..{len(DECAY_SHAPES) - 1} "
-                             f"of {DECAY_SHAPES}")
+                             f"0..{len(DECAY_SHAPES) - 1} of {DECAY_SHAPES}")
         return int(shape)
     raise ValueError(f"decay_shape={shape!r} must be a name ({', '.join(DECAY_SHAPES)}) "
                      "or an index")
 
 
 def _shape_leaf(shape: Any) -> Any:
-    if _is_traced(shape) or isinstance(shape, jax.Array) or (
-            isinstance(shape, np.ndarray) and shape.ndim > 0):
-        return shape if _is_traced(shape) else np.asarray(shape, dtype=np.int32)
-    if isinstance(shape, np.ndarray):
-        shape = shape.item()
-    return np.asarray(shape_index(shape), dtype=np.int32)
+    """A decay shape (name, index, or an array / sequence of them) -> int32 index leaf; every
+    concrete index is checked. A traced shape must be an integer index array."""
+    if is_traced(shape):
+        s = jnp.asarray(shape)
+        if s.dtype == jnp.bool_ or not jnp.issubdtype(s.dtype, jnp.integer):
+            raise ValueError(f"a traced decay_shape must be an integer index array, not "
+                             f"{s.dtype}")
+        return s.astype(jnp.int32)
+    if isinstance(shape, (str, int, np.integer, bool, np.bool_)):
+        return np.asarray(shape_index(shape), np.int32)
+    a = np.asarray(_host(shape), dtype=object)
+    if a.size == 0:
+        raise ValueError(f"decay_shape={fmt(shape)} is empty")
+    idx = [shape_index(x.item() if isinstance(x, np.generic) else x) for x in a.ravel()]
+    return np.asarray(idx, np.int32).reshape(a.shape)
 
 
-def _check_finite_nonneg(name: str, value: Any, what: str = "") -> None:
-    if _is_traced(value):
-        return
-    a = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(a)) or np.any(a < 0):
-        raise ValueError(f"{name}={_num(value)} is outside [0, inf){what}: "
-                         "it must be finite and >= 0")
-
-
-def _check_min_ratio(min_ratio: Any, shape: Any = None) -> None:
-    if _is_traced(min_ratio):
-        return
-    m = np.asarray(min_ratio, dtype=np.float64)
-    if not np.all(np.isfinite(m)) or np.any(m < 0) or np.any(m > 1):
-        raise ValueError(f"min_ratio={_num(min_ratio)} is outside [0, 1] "
-                         "(a fraction of peak_value)")
-    if shape is None or _is_traced(shape):
-        return
-    idx = np.asarray(shape)
-    names = {DECAY_SHAPES[int(i)] for i in np.ravel(idx)}
-    bad = [n for n in names if n in _NEEDS_POSITIVE_MIN]
-    if bad and np.any(np.broadcast_to(m, np.broadcast_shapes(m.shape, idx.shape))[
-            np.isin(np.broadcast_to(idx, np.broadcast_shapes(m.shape, idx.shape)),
-                    [DECAY_SHAPES.index(n) for n in bad])] <= 0):
-        raise ValueError(f"min_ratio={_num(min_ratio)} must be in (0, 1] for decay_shape "
-                         f"{'/'.join(sorted(bad))} "
-                         "(the decay divides by / takes powers of min_ratio)")
-
-
-def _check_steps(name: str, value: Any) -> None:
-    if _is_traced(value):
-        return
-    a = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(a)) or np.any(a < 0) or np.any(a != np.round(a)):
-        raise ValueError(f"{name}={_num(value)} is outside the whole numbers >= 0 (a step count)")
-
-
-def _split_decay(decay: Any) -> tuple[Any, Any]:
-    """``decay`` -> (fraction, steps) leaves: float = fraction in (0, 1], int = step count."""
-    if _is_traced(decay):
-        if jnp.issubdtype(jnp.result_type(decay), jnp.integer):
-            return jnp.zeros_like(decay, dtype=float), decay
-        return decay, jnp.zeros_like(decay)
-    a = np.asarray(decay)
-    if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer)
-                                   or np.issubdtype(a.dtype, np.floating)):
-        raise ValueError(f"decay={decay!r} must be a fraction in (0, 1] or a step count >= 1")
-    if np.issubdtype(a.dtype, np.integer):
-        if np.any(a < 1):
-            raise ValueError(f"decay={_num(decay)} is outside [1, inf) as a step count "
-                             "(pass a float in (0, 1] for a fraction of the cycle)")
-        return np.zeros(a.shape), a.astype(np.float64)
-    if not np.all(np.isfinite(a)) or np.any(a <= 0) or np.any(a > 1):
-        raise ValueError(f"decay={_num(decay)} is outside (0, 1] as a fraction of num_steps "
-                         "(pass an int for a number of steps)")
-    return a.astype(np.float64), np.zeros(a.shape)
-
-
-def _decay_len(xp, frac, steps, length):
-    """D = steps + floor(frac * L) (one of the two is zero), tolerant to float rounding."""
-    return steps + xp.floor(frac * length * (1.0 + _FLOOR_RTOL))
-
-
-def _check_ends(name: str, ends: Any) -> None:
-    if _is_traced(ends):
-        return
-    a = np.asarray(ends, dtype=np.float64)
-    if a.ndim == 0 or a.shape[-1] == 0:
-        raise ValueError(f"{name}={_num(ends)} must be a non-empty sequence of steps")
-    if not np.all(np.isfinite(a)) or np.any(a <= 0) or np.any(a != np.round(a)):
-        raise ValueError(f"{name}={_num(ends)} must hold whole steps in [1, inf)")
-    if np.any(np.diff(a, axis=-1) <= 0):
-        raise ValueError(f"{name}={_num(ends)} is not strictly increasing")
-
-
-def _cycle_lengths(ends: np.ndarray) -> np.ndarray:
-    ends = np.asarray(ends, dtype=np.float64)
-    return np.diff(ends, axis=-1, prepend=np.zeros(ends.shape[:-1] + (1,)))
-
-
-def _check_cycles(ends, warmup, rewarmup, dfrac, dsteps, *, full_decay: bool, single: bool) -> None:
-    """Warmup / re-warmup / decay must fit inside their cycle (concrete values only)."""
-    if any(_is_traced(x) for x in (ends, warmup, rewarmup, dfrac, dsteps)):
-        return
-    lengths = _cycle_lengths(ends)
-    w = np.broadcast_to(np.asarray(warmup, np.float64), lengths.shape[:-1])
-    rw = np.broadcast_to(np.asarray(rewarmup, np.float64), lengths.shape[:-1])
-    ends_name = "num_steps" if single else "checkpoints"
-    if np.any(w > lengths[..., 0]):
-        what = "the run" if single else "the first cycle"
-        raise ValueError(f"warmup_steps={_num(warmup)} is longer than {what} "
-                         f"({ends_name}: length {_num(lengths[..., 0])}); valid range [0, "
-                         f"{_num(np.min(lengths[..., 0]))}]")
-    if lengths.shape[-1] > 1 and np.any(rw[..., None] > lengths[..., 1:]):
-        raise ValueError(f"rewarmup_steps={_num(rewarmup)} is longer than a cycle (lengths "
-                         f"{_num(lengths[..., 1:])}); valid range "
-                         f"[0, {_num(np.min(lengths[..., 1:]))}]")
-    if full_decay:
-        return
-    d = _decay_len(np, np.asarray(dfrac)[..., None], np.asarray(dsteps)[..., None], lengths)
-    later = np.broadcast_to(rw[..., None], lengths[..., 1:].shape)
-    warm = np.concatenate([w[..., None], later], -1)
-    over = d + warm > lengths
-    if np.any(over) or np.any(d < 1):
-        decay = (_intify("decay_steps", _num(dsteps)) if np.any(np.asarray(dsteps) > 0)
-                 else _num(dfrac))
-        raise ValueError(
-            f"decay={decay} gives decays of {_num(d)} steps that do not fit in their cycles of "
-            f"{_num(lengths)} steps after (re)warmup {_num(warm)}; valid range: 1 <= decay steps "
-            "<= cycle length - warmup")
+def _num(x: Any) -> Any:
+    """A leaf as a Python number (or nested list for a batch), for describe() / repr."""
+    if is_traced(x):
+        return "<traced>"
+    a = np.asarray(x)
+    return a.item() if a.ndim == 0 else a.tolist()
 
 
 # --------------------------------------------------------------------------------------------
 # decay shapes
 # --------------------------------------------------------------------------------------------
-
-def _mult_all(xp, r, m):
-    """The six multipliers of THEORY.md §5 (list in DECAY_SHAPES order)."""
-    m_pos = xp.where(m > 0, m, 1.0)  # keeps unselected inverse/exponential branches finite
-    return [
-        m + (1 - m) * (1 - r),
-        m + (1 - m) * (1 + xp.cos(math.pi * r)) / 2,
-        m + (1 - m) * (1 - xp.sqrt(r)),
-        1.0 / (1.0 + r * (1.0 / m_pos - 1.0)),
-        xp.power(m_pos, r),
-        m + (1 - m) * (1 - r * r),
-    ]
-
-
-def _mult(xp, shape, r, m):
-    if isinstance(shape, str):
-        return _mult_all(xp, r, m)[DECAY_SHAPES.index(shape)]
-    idx = xp.asarray(shape)
-    options = _mult_all(xp, r, m)
-    return xp.select([idx == i for i in range(len(DECAY_SHAPES))], options, options[0])
-
 
 def decay_multiplier(shape: str | int | Any, r: Any, min_ratio: Any) -> jax.Array:
     """The decay multiplier ``mult(r)`` of THEORY.md §5 at progress ``r`` in [0, 1].
@@ -282,9 +341,13 @@ def decay_multiplier(shape: str | int | Any, r: Any, min_ratio: Any) -> jax.Arra
     | exponential | m^r, needs m > 0 |
     | square | m + (1-m)(1 - r^2) |
 
+    (Evaluated in forms without cancellation near ``r = 1``: ``(1 + cos(pi r))/2 = sin^2(pi (1-r)
+    / 2)``, ``1 - sqrt(r) = (1-r)/(1 + sqrt(r))``, ``1 - r^2 = (1-r)(1+r)``.)
+
     Args:
       shape: a name of :data:`DECAY_SHAPES` or an index into it; an index may be an integer array
-        (even traced): all shapes are evaluated and one is selected, so ``vmap`` over shape works.
+        (even traced): all shapes are evaluated and one is selected, so ``vmap`` over shape works
+        (a traced index outside 0..5 gives NaN).
       r: decay progress, clipped to [0, 1].
       min_ratio: ``m``, the final multiplier (in [0, 1]; > 0 for inverse and exponential).
 
@@ -294,55 +357,12 @@ def decay_multiplier(shape: str | int | Any, r: Any, min_ratio: Any) -> jax.Arra
     >>> [round(float(decay_multiplier(s, 0.5, 0.1)), 4) for s in ("linear", "1-sqrt", "inverse")]
     [0.55, 0.3636, 0.1818]
     """
-    if not _is_traced(shape) and not (isinstance(shape, (np.ndarray, jax.Array))
-                                       and np.ndim(shape) > 0):
-        shape = DECAY_SHAPES[shape_index(shape)]
-    _check_min_ratio(min_ratio, None if isinstance(shape, str) or _is_traced(shape)
-                     else np.asarray(shape))
-    if isinstance(shape, str) and shape in _NEEDS_POSITIVE_MIN and not _is_traced(min_ratio):
-        if np.any(np.asarray(min_ratio) <= 0):
-            raise ValueError(f"min_ratio={_num(min_ratio)} must be in (0, 1] for decay_shape "
-                             f"{shape} (the decay divides by / takes powers of min_ratio)")
+    idx = _shape_leaf(shape)
+    _ratio_leaf(min_ratio, idx)
+    if not is_traced(idx) and np.ndim(idx) == 0:
+        idx = DECAY_SHAPES[int(idx)]
     r = jnp.clip(jnp.asarray(r, dtype=jnp.result_type(float)), 0.0, 1.0)
-    return _mult(jnp, shape, r, jnp.asarray(min_ratio, dtype=r.dtype))
-
-
-# --------------------------------------------------------------------------------------------
-# the one evaluation routine (numpy or jax.numpy)
-# --------------------------------------------------------------------------------------------
-
-def _cycles_lr(xp, t, *, peak, ends, warmup, rewarmup, shape, min_ratio, decay_frac=None,
-               decay_steps=None):
-    """LR at steps ``t`` of a run of cycles ending at ``ends`` (see the module docstring).
-
-    ``decay_frac is None`` means a full decay (the whole cycle after its (re)warmup: cosine).
-    Branch-free: every argument may be an array (traced under jit/vmap).
-    """
-    t = xp.asarray(t)
-    ends = xp.asarray(ends, dtype=t.dtype)
-    n = ends.shape[-1]
-    k = xp.minimum(xp.sum(t[..., None] >= ends, axis=-1), n - 1)  # cycle index; t >= e_K: last
-    end = xp.take(ends, k)
-    start = xp.where(k > 0, xp.take(ends, xp.maximum(k - 1, 0)), 0.0)
-    length = end - start
-    u = t - start
-    first = k == 0
-    w = xp.where(first, warmup, rewarmup)
-    if decay_frac is None:
-        d = length - w
-    else:
-        d = _decay_len(xp, decay_frac, decay_steps, length)
-    lo = peak * min_ratio
-    w_start = xp.where(first, 0.0, lo)  # Levanter: linear_schedule(previous_end, peak, rewarmup)
-    warm_lr = w_start + (peak - w_start) * u / xp.where(w > 0, w, 1.0)
-    r = xp.clip((u - (length - d)) / xp.where(d > 0, d, 1.0), 0.0, 1.0)
-    decay_lr = peak * _mult(xp, shape, r, min_ratio)
-    lr = xp.where(u < w, warm_lr, xp.where(u >= length - d, decay_lr, peak))
-    return lr
-
-
-def _float_steps(step):
-    return jnp.asarray(step, dtype=jnp.result_type(float))
+    return _cycles.multiplier(jnp, idx, r, 1.0 - r, jnp.asarray(min_ratio, dtype=r.dtype))
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,28 +377,37 @@ def _pytree(cls):
 
 class _Base:
     kind: str = ""
+    #: leaves the factory derives from the parameters (not shown by describe / repr)
+    _derived: tuple[str, ...] = ()
 
     def describe(self) -> dict:
         """The kind and the parameters as Python numbers (lists for a batch), for exports."""
-        return {"kind": self.kind, **{k: v for k, v in self._params().items()}}
+        return {"kind": self.kind, **self._params()}
 
     def _params(self) -> dict:
-        return {f.name: _intify(f.name, _num(getattr(self, f.name)))
-                for f in dataclasses.fields(self)}
+        return {f.name: _num(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if f.name not in self._derived}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
         return f"rv.schedules.{self.kind}({args})"
 
     def _eval(self, xp, t):
-        """The LR at steps ``t`` with array module ``xp`` (jax.numpy or numpy)."""
+        """The LR at integer steps ``t >= 0`` with array module ``xp`` (jax.numpy or numpy)."""
         raise NotImplementedError
 
     def __call__(self, step):
-        return self._eval(jnp, _float_steps(step))
+        t, nan = _cycles.int_steps(step)
+        lr = self._eval(jnp, t)
+        return lr if nan is None else jnp.where(nan, jnp.full_like(lr, jnp.nan), lr)
 
-    def _numpy_lr(self, t):
-        return self._eval(np, t)
+    def _numpy_lr(self, step) -> np.ndarray:
+        """The LR in float64 / int64 on the host (NumPy, no JAX dispatch; concrete leaves)."""
+        return self._eval(np, _cycles.host_steps(step))
+
+
+def _fdtype(xp):
+    return np.float64 if xp is np else jnp.result_type(float)
 
 
 @_pytree
@@ -387,12 +416,8 @@ class Constant(_Base):
     value: Any
     kind = "constant"
 
-    def __call__(self, step):
-        t = _float_steps(step)
-        return jnp.zeros_like(t) + jnp.asarray(self.value, dtype=t.dtype)
-
-    def _numpy_lr(self, t):
-        return np.zeros_like(t) + np.asarray(self.value, dtype=np.float64)
+    def _eval(self, xp, t):
+        return xp.zeros(xp.shape(t), _fdtype(xp)) + xp.asarray(self.value, _fdtype(xp))
 
 
 @_pytree
@@ -405,9 +430,10 @@ class Cosine(_Base):
     kind = "cosine"
 
     def _eval(self, xp, t):
-        return _cycles_lr(xp, t, peak=self.peak_value, ends=xp.asarray(self.num_steps)[..., None],
-                          warmup=self.warmup_steps, rewarmup=0.0, shape="cosine",
-                          min_ratio=self.min_ratio)
+        return _cycles.cycles_lr(xp, t, peak=self.peak_value,
+                                 ends=xp.asarray(self.num_steps)[..., None],
+                                 warmup=self.warmup_steps, rewarmup=0, shape="cosine",
+                                 min_ratio=self.min_ratio)
 
 
 @_pytree
@@ -420,13 +446,15 @@ class WSD(_Base):
     decay_steps: Any
     decay_shape: Any
     min_ratio: Any
+    decay_length: Any  # D, derived by the factory
     kind = "wsd"
+    _derived = ("decay_length",)
 
     def _eval(self, xp, t):
-        return _cycles_lr(xp, t, peak=self.peak_value, ends=xp.asarray(self.num_steps)[..., None],
-                          warmup=self.warmup_steps, rewarmup=0.0, shape=self.decay_shape,
-                          min_ratio=self.min_ratio, decay_frac=self.decay_fraction,
-                          decay_steps=self.decay_steps)
+        return _cycles.cycles_lr(xp, t, peak=self.peak_value,
+                                 ends=xp.asarray(self.num_steps)[..., None],
+                                 warmup=self.warmup_steps, rewarmup=0, shape=self.decay_shape,
+                                 min_ratio=self.min_ratio, decay=self.decay_length)
 
     def _params(self):
         return _decay_params(self)
@@ -443,17 +471,19 @@ class WSDS(_Base):
     decay_steps: Any
     decay_shape: Any
     min_ratio: Any
+    decay_lengths: Any  # D_k per cycle, derived by the factory
     kind = "wsd_s"
+    _derived = ("decay_lengths",)
 
     @property
     def num_steps(self):
         return self.checkpoints[..., -1]
 
     def _eval(self, xp, t):
-        return _cycles_lr(xp, t, peak=self.peak_value, ends=self.checkpoints,
-                          warmup=self.warmup_steps, rewarmup=self.rewarmup_steps,
-                          shape=self.decay_shape, min_ratio=self.min_ratio,
-                          decay_frac=self.decay_fraction, decay_steps=self.decay_steps)
+        return _cycles.cycles_lr(xp, t, peak=self.peak_value, ends=self.checkpoints,
+                                 warmup=self.warmup_steps, rewarmup=self.rewarmup_steps,
+                                 shape=self.decay_shape, min_ratio=self.min_ratio,
+                                 decay=self.decay_lengths)
 
     def _params(self):
         return _decay_params(self)
@@ -474,33 +504,23 @@ class CyclicCosine(_Base):
         return self.checkpoints[..., -1]
 
     def _eval(self, xp, t):
-        return _cycles_lr(xp, t, peak=self.peak_value, ends=self.checkpoints,
-                          warmup=self.warmup_steps, rewarmup=self.rewarmup_steps, shape="cosine",
-                          min_ratio=self.min_ratio)
-
-
-_STEP_FIELDS = ("num_steps", "warmup_steps", "rewarmup_steps", "checkpoints", "decay_steps")
-
-
-def _intify(name: str, value: Any) -> Any:
-    """Step counts as ints in describe()/repr (they are stored as float leaves)."""
-    if name not in _STEP_FIELDS:
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, list):
-        return [_intify(name, v) for v in value]
-    return value
+        return _cycles.cycles_lr(xp, t, peak=self.peak_value, ends=self.checkpoints,
+                                 warmup=self.warmup_steps, rewarmup=self.rewarmup_steps,
+                                 shape="cosine", min_ratio=self.min_ratio)
 
 
 def _decay_params(s) -> dict:
     p = _Base._params(s)
     frac, steps = p.pop("decay_fraction"), p.pop("decay_steps")
-    uses_steps = not _is_traced(s.decay_steps) and np.any(np.asarray(s.decay_steps) > 0)
-    if uses_steps:
-        p["decay"] = steps
+    if is_traced(s.decay_steps) or is_traced(s.decay_fraction):
+        p["decay"] = "<traced>"
     else:
-        p["decay"] = frac
+        st = np.asarray(s.decay_steps)
+        if st.ndim == 0:
+            p["decay"] = steps if st > 0 else frac
+        else:
+            p["decay"] = [int(a) if a > 0 else float(b) for a, b in
+                          zip(st.ravel(), np.broadcast_to(s.decay_fraction, st.shape).ravel())]
     shape = p.pop("decay_shape")
     if isinstance(shape, int):
         shape = DECAY_SHAPES[shape]
@@ -522,14 +542,9 @@ class Tabulated(_Base):
     def num_steps(self):
         return int(np.shape(self.values)[-1])
 
-    def __call__(self, step):
-        t = jnp.asarray(step)
-        idx = jnp.clip(jnp.floor(t).astype(jnp.int32), 0, self.num_steps - 1)
-        return jnp.asarray(self.values, dtype=jnp.result_type(float))[idx]
-
-    def _numpy_lr(self, t):
-        idx = np.clip(np.floor(np.asarray(t)).astype(np.int64), 0, self.num_steps - 1)
-        return np.asarray(self.values, dtype=np.float64)[idx]
+    def _eval(self, xp, t):
+        hi = xp.full_like(t, self.num_steps - 1)
+        return xp.asarray(self.values, _fdtype(xp))[xp.minimum(t, hi)]
 
     def _params(self) -> dict:
         return {"values": np.asarray(self.values, dtype=np.float64).tolist()}
@@ -538,6 +553,7 @@ class Tabulated(_Base):
         return f"rv.schedules.tabulated(<{self.num_steps} values>)"
 
 
+#: Any rivervalley schedule: the union of the schedule classes (for annotations).
 Schedule = Constant | Cosine | WSD | WSDS | CyclicCosine | Tabulated
 
 
@@ -551,8 +567,7 @@ def constant(value: float) -> Constant:
     >>> round(float(constant(0.1)(7)), 6)
     0.1
     """
-    _check_finite_nonneg("value", value, " (a learning rate)")
-    return Constant(_leaf(value))
+    return Constant(_lr_leaf("value", value))
 
 
 def cosine(peak_value: float, num_steps: int, *, warmup_steps: int = 0,
@@ -566,29 +581,29 @@ def cosine(peak_value: float, num_steps: int, *, warmup_steps: int = 0,
     Args:
       peak_value: the peak LR (>= 0).
       num_steps: ``T``, the step at which the LR reaches ``min_ratio * peak_value``.
-      warmup_steps: ``W`` in [0, T].
+      warmup_steps: ``W`` in [0, T - 1]: the decay needs at least one step (``W = T`` would leave
+        none and never reach the minimum; it is refused, as optax refuses it).
       min_ratio: ``m`` in [0, 1].
 
     >>> s = cosine(1.0, 100, warmup_steps=10, min_ratio=0.1)
     >>> [round(float(s(t)), 4) for t in (5, 10, 55, 100)]
     [0.5, 1.0, 0.55, 0.1]
     """
-    _check_finite_nonneg("peak_value", peak_value, " (a learning rate)")
-    _check_ends("num_steps", np.asarray(num_steps)[..., None] if not _is_traced(num_steps)
-                else num_steps)
-    _check_steps("warmup_steps", warmup_steps)
-    _check_min_ratio(min_ratio)
-    if not _is_traced((num_steps, warmup_steps)):
-        _check_cycles(np.asarray(num_steps, np.float64)[..., None], warmup_steps, 0, 0, 0,
-                      full_decay=True, single=True)
-    return Cosine(_leaf(peak_value), _leaf(num_steps), _leaf(warmup_steps), _leaf(min_ratio))
+    peak = _lr_leaf("peak_value", peak_value)
+    T = _steps_leaf("num_steps", num_steps, lo=1)
+    W = _steps_leaf("warmup_steps", warmup_steps)
+    m = _ratio_leaf(min_ratio)
+    if not is_traced((T, W)):
+        _check_fit(np.asarray(T)[..., None], W, 0, None, decay=None, single=True)
+    return Cosine(peak, T, W, m)
 
 
 def wsd(peak_value: float, num_steps: int, *, warmup_steps: int = 0, decay: float | int = 0.1,
         decay_shape: str | int = "linear", min_ratio: float = 0.0) -> WSD:
     """Warmup-Stable-Decay: linear warmup, constant at the peak, decay over the last ``D`` steps.
 
-    ``D = floor(decay * T)`` for a fraction ``decay`` in (0, 1] or ``D = decay`` for an int.
+    ``D = floor(decay * T)`` (exact decimal arithmetic, see the module doc) for a fraction
+    ``decay`` in (0, 1] or ``D = decay`` for an int.
     ``eta(t) = peak * t / W`` (t < W); ``peak`` (W <= t < T - D);
     ``peak * mult((t - (T - D)) / D)`` (t >= T - D; ``mult`` of :func:`decay_multiplier`,
     ``eta(T) = min_ratio * peak``).
@@ -604,19 +619,20 @@ def wsd(peak_value: float, num_steps: int, *, warmup_steps: int = 0, decay: floa
     >>> s = wsd(1.0, 100, decay=0.2, decay_shape="1-sqrt")
     >>> [round(float(s(t)), 4) for t in (79, 80, 85, 100)]
     [1.0, 1.0, 0.5, 0.0]
+    >>> [round(float(x), 6) for x in wsd(0.1, 20_000_000, decay=4)(jnp.arange(19_999_997, 20_000_000))]
+    [0.075, 0.05, 0.025]
     """
-    _check_finite_nonneg("peak_value", peak_value, " (a learning rate)")
-    if not _is_traced(num_steps):
-        _check_ends("num_steps", np.asarray(num_steps)[..., None])
-    _check_steps("warmup_steps", warmup_steps)
+    peak = _lr_leaf("peak_value", peak_value)
+    T = _steps_leaf("num_steps", num_steps, lo=1)
+    W = _steps_leaf("warmup_steps", warmup_steps)
     frac, steps = _split_decay(decay)
     idx = _shape_leaf(decay_shape)
-    _check_min_ratio(min_ratio, idx)
-    if not _is_traced(num_steps):
-        _check_cycles(np.asarray(num_steps, np.float64)[..., None], warmup_steps, 0, frac, steps,
-                      full_decay=False, single=True)
-    return WSD(_leaf(peak_value), _leaf(num_steps), _leaf(warmup_steps), _leaf(frac), _leaf(steps),
-               idx, _leaf(min_ratio))
+    m = _ratio_leaf(min_ratio, idx)
+    D = _decay_lengths(frac, steps, T)
+    if not is_traced((T, W, D)):
+        _check_fit(np.asarray(T)[..., None], W, 0, np.asarray(D)[..., None], decay=decay,
+                   single=True)
+    return WSD(peak, T, W, frac, steps, idx, m, D)
 
 
 def wsd_s(peak_value: float, checkpoints: Sequence[int], *, warmup_steps: int = 0,
@@ -627,12 +643,12 @@ def wsd_s(peak_value: float, checkpoints: Sequence[int], *, warmup_steps: int = 
     ``checkpoints`` are ALL the cycle ends ``e_1 < ... < e_K`` (``e_K`` ends the run); Levanter's
     ``cycles=[e_1, ..., e_{K-1}], num_train_steps=e_K``. Cycle ``k`` = ``[e_{k-1}, e_k)`` of length
     ``L_k``: (re)warmup ``W_k`` (``warmup_steps`` for k = 1, ``rewarmup_steps`` after), stable,
-    then the decay over ``D_k = floor(decay * L_k)`` (or ``decay`` steps):
-    ``eta(t) = peak * mult((t - (e_k - D_k)) / D_k)`` for ``e_k - D_k <= t < e_k``. The minimum
-    ``min_ratio * peak`` is at ``r = 1``, i.e. at step ``e_k``, which is already the next cycle's
-    first step: there the LR is back at the peak (``rewarmup_steps=0``) or equals the minimum and
-    rises linearly to the peak over ``rewarmup_steps``. Only ``t >= e_K`` stays at the minimum.
-    This matches Levanter's ``OptimizerConfig.lr_scheduler`` (stanford-crfm/levanter,
+    then the decay over ``D_k = floor(decay * L_k)`` (exact decimal arithmetic; or ``decay``
+    steps): ``eta(t) = peak * mult((t - (e_k - D_k)) / D_k)`` for ``e_k - D_k <= t < e_k``. The
+    minimum ``min_ratio * peak`` is at ``r = 1``, i.e. at step ``e_k``, which is already the next
+    cycle's first step: there the LR is back at the peak (``rewarmup_steps=0``) or equals the
+    minimum and rises linearly to the peak over ``rewarmup_steps``. Only ``t >= e_K`` stays at the
+    minimum. This matches Levanter's ``OptimizerConfig.lr_scheduler`` (stanford-crfm/levanter,
     ``src/levanter/optim/config.py``: per-cycle ``_convert_frac_or_steps(decay, cycle_steps)``,
     ``optax.join_schedules`` at the cycle ends, re-warmup ``linear_schedule(previous_end, lr,
     rewarmup)``). ``wsd_s(p, [T], ...)`` equals ``wsd(p, T, ...)``.
@@ -641,17 +657,19 @@ def wsd_s(peak_value: float, checkpoints: Sequence[int], *, warmup_steps: int = 
     >>> [round(float(s(t)), 3) for t in (269, 270, 299, 300, 660, 699, 700, 1000)]
     [1.0, 1.0, 0.102, 1.0, 1.0, 0.101, 1.0, 0.1]
     """
-    _check_finite_nonneg("peak_value", peak_value, " (a learning rate)")
-    ends = checkpoints if _is_traced(checkpoints) else np.asarray(checkpoints, np.float64)
-    _check_ends("checkpoints", ends)
-    _check_steps("warmup_steps", warmup_steps)
-    _check_steps("rewarmup_steps", rewarmup_steps)
+    peak = _lr_leaf("peak_value", peak_value)
+    ends = _ends_leaf("checkpoints", checkpoints)
+    W = _steps_leaf("warmup_steps", warmup_steps)
+    R = _steps_leaf("rewarmup_steps", rewarmup_steps)
     frac, steps = _split_decay(decay)
     idx = _shape_leaf(decay_shape)
-    _check_min_ratio(min_ratio, idx)
-    _check_cycles(ends, warmup_steps, rewarmup_steps, frac, steps, full_decay=False, single=False)
-    return WSDS(_leaf(peak_value), _leaf(ends), _leaf(warmup_steps), _leaf(rewarmup_steps),
-                _leaf(frac), _leaf(steps), idx, _leaf(min_ratio))
+    m = _ratio_leaf(min_ratio, idx)
+    xp = jnp if is_traced((ends, frac, steps)) else np
+    D = _decay_lengths(xp.asarray(frac)[..., None], xp.asarray(steps)[..., None],
+                       _cycle_lengths(xp, ends))
+    if not is_traced((ends, W, R, D)):
+        _check_fit(_cycle_lengths(np, ends), W, R, D, decay=decay, single=False)
+    return WSDS(peak, ends, W, R, frac, steps, idx, m, D)
 
 
 def cyclic_cosine(peak_value: float, checkpoints: Sequence[int], *, warmup_steps: int = 0,
@@ -660,7 +678,7 @@ def cyclic_cosine(peak_value: float, checkpoints: Sequence[int], *, warmup_steps
 
     In cycle ``k`` = ``[e_{k-1}, e_k)`` after its (re)warmup ``W_k``:
     ``eta(t) = peak * (m + (1 - m) (1 + cos(pi r)) / 2)`` with
-    ``r = (t - e_{k-1} - W_k) / (L_k - W_k)``.
+    ``r = (t - e_{k-1} - W_k) / (L_k - W_k)``; ``W_k < L_k`` (the decay needs a step).
     With equal cycles ``C`` and no warmup this is PyTorch's
     ``CosineAnnealingWarmRestarts(T_0=C, eta_min=m * peak)``. Minimum and restarts as in
     :func:`wsd_s`.
@@ -669,15 +687,14 @@ def cyclic_cosine(peak_value: float, checkpoints: Sequence[int], *, warmup_steps
     >>> [round(float(s(t)), 4) for t in (0, 50, 100, 150, 200)]
     [1.0, 0.55, 1.0, 0.55, 0.1]
     """
-    _check_finite_nonneg("peak_value", peak_value, " (a learning rate)")
-    ends = checkpoints if _is_traced(checkpoints) else np.asarray(checkpoints, np.float64)
-    _check_ends("checkpoints", ends)
-    _check_steps("warmup_steps", warmup_steps)
-    _check_steps("rewarmup_steps", rewarmup_steps)
-    _check_min_ratio(min_ratio)
-    _check_cycles(ends, warmup_steps, rewarmup_steps, 0, 0, full_decay=True, single=False)
-    return CyclicCosine(_leaf(peak_value), _leaf(ends), _leaf(warmup_steps),
-                        _leaf(rewarmup_steps), _leaf(min_ratio))
+    peak = _lr_leaf("peak_value", peak_value)
+    ends = _ends_leaf("checkpoints", checkpoints)
+    W = _steps_leaf("warmup_steps", warmup_steps)
+    R = _steps_leaf("rewarmup_steps", rewarmup_steps)
+    m = _ratio_leaf(min_ratio)
+    if not is_traced((ends, W, R)):
+        _check_fit(_cycle_lengths(np, ends), W, R, None, decay=None, single=False)
+    return CyclicCosine(peak, ends, W, R, m)
 
 
 def tabulated(values) -> Tabulated:
@@ -688,23 +705,35 @@ def tabulated(values) -> Tabulated:
     >>> [round(float(s(t)), 2) for t in (0, 2, 5)]
     [0.3, 0.1, 0.1]
     """
-    arr = np.asarray(values, dtype=np.float64)
+    _no_bools("values", values)
+    check_real("values", values, lo=0, what="learning rates")
+    arr = np.asarray(_host(values), dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"values has shape {arr.shape}; expected a non-empty 1-D array")
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError("values must be finite and >= 0 (learning rates)")
-    return Tabulated(_leaf(arr))
+    return Tabulated(arr)
 
 
 def decay_steps_of(length: int, decay: float | int) -> int:
-    """The decay length ``D`` (steps) of a cycle of ``length`` steps: ``floor(decay * length)`` or
-    ``decay`` for an int (Levanter's ``_convert_frac_or_steps``).
+    """The decay length ``D`` (steps) of a cycle of ``length`` steps: ``floor(decay * length)``
+    in exact decimal arithmetic for a fraction, ``decay`` for an int (see the module doc; Levanter's
+    ``int(decay * length)`` in float64 gives one step less for e.g. 0.29 of 100).
 
-    >>> decay_steps_of(25000, 0.1), decay_steps_of(25000, 300)
-    (2500, 300)
+    >>> decay_steps_of(25000, 0.1), decay_steps_of(25000, 300), decay_steps_of(100, 0.29)
+    (2500, 300, 29)
+    >>> decay_steps_of(600000, 0.2), decay_steps_of(10, 0.7)
+    (120000, 7)
     """
+    if is_traced((length, decay)):
+        raise ValueError("decay_steps_of needs concrete values; inside jit the schedule "
+                         "factories compute the decay length")
+    L = _steps_leaf("length", length, lo=1)
     frac, steps = _split_decay(decay)
-    return int(_decay_len(np, frac, steps, float(length)))
+    if np.ndim(L) or np.ndim(frac):
+        raise ValueError(f"decay_steps_of takes one length and one decay, not arrays "
+                         f"(length={fmt(length)}, decay={fmt(decay)})")
+    if steps > L:
+        raise ValueError(f"decay={fmt(decay)} steps is longer than the cycle of {int(L)} steps")
+    return int(_cycles.exact_decay_lengths(frac, steps, L))
 
 
 # --------------------------------------------------------------------------------------------
@@ -712,14 +741,44 @@ def decay_steps_of(length: int, decay: float | int) -> int:
 # --------------------------------------------------------------------------------------------
 
 def as_array(schedule: Callable, num_steps: int) -> np.ndarray:
-    """The LRs of steps ``0 .. num_steps - 1`` as a NumPy array (evaluated with JAX, as trained).
+    """The LRs of steps ``0 .. num_steps - 1`` as a NumPy array, evaluated as the engine and optax
+    evaluate it: with JAX, on an integer (int32) step array (float32 values unless x64 is on).
+
+    ``schedule`` is a rivervalley schedule or any optax-style ``step -> lr`` callable (it is
+    evaluated under ``jit(vmap(...))`` on int32 steps, as the engine's SGD does).
 
     >>> as_array(wsd(1.0, 4, decay=0.5), 4).tolist()
     [1.0, 1.0, 1.0, 0.5]
+    >>> import optax
+    >>> as_array(optax.linear_schedule(1.0, 0.0, 4), 5).tolist()
+    [1.0, 0.75, 0.5, 0.25, 0.0]
     """
-    if not isinstance(num_steps, (int, np.integer)) or num_steps < 0:
-        raise ValueError(f"num_steps={num_steps!r} is outside the whole numbers >= 0")
-    return np.asarray(_evaluate(schedule, jnp.arange(int(num_steps))))
+    n = check_int("num_steps", num_steps, lo=0, hi=MAX_STEPS + 1)
+    steps = jnp.arange(n, dtype=_cycles.int_dtype())
+    if isinstance(schedule, _Base):
+        if is_traced(schedule):
+            raise ValueError("as_array needs a concrete schedule, not a traced one")
+        batch = [np.shape(getattr(schedule, f.name)) for f in dataclasses.fields(schedule)
+                 if f.name not in ("checkpoints", "decay_lengths", "values")]
+        if any(batch):
+            raise ValueError(f"as_array evaluates one schedule; this one is a batch (leaf "
+                             f"shapes {sorted(set(batch))}): use jax.vmap(lambda s: s(steps))")
+        return np.asarray(_evaluate(schedule, steps))
+    if not callable(schedule):
+        raise ValueError(f"schedule={fmt(schedule)} is not a schedule (a callable step -> "
+                         "learning rate); for a constant learning rate pass "
+                         f"rivervalley.schedules.constant({fmt(schedule)})")
+    try:
+        out = jax.jit(jax.vmap(schedule))(steps)
+    except Exception as e:  # noqa: BLE001 - any failure of a foreign callable under tracing
+        raise ValueError(f"schedule={fmt(schedule)} could not be evaluated on a traced int32 "
+                         f"step (as_array and the engine call it under jit(vmap)): "
+                         f"{type(e).__name__}: {e}") from e
+    out = np.asarray(out)
+    if out.shape != (n,) or out.dtype.kind not in "iuf":
+        raise ValueError(f"schedule={fmt(schedule)} returned {out.dtype} values of shape "
+                         f"{out.shape} for {n} steps; expected one real learning rate per step")
+    return out
 
 
 @jax.jit
@@ -727,28 +786,3 @@ def _evaluate(schedule, steps):
     # one compilation per (schedule kind, leaf shapes, len(steps)); eager evaluation would compile
     # every primitive separately for each new shape
     return schedule(steps)
-
-
-def torch_lambda(schedule: _Base, peak_value: float) -> Callable[[int], float]:
-    """A plain-Python ``epoch -> lr / peak_value`` for ``torch.optim.lr_scheduler.LambdaLR``.
-
-    Evaluates the same closed form as the JAX schedule with NumPy in float64 (no JAX dispatch,
-    no torch import). Use with ``LambdaLR(opt, torch_lambda(s, peak))`` and ``lr=peak`` in the
-    optimizer; ``LambdaLR`` calls it with the number of ``scheduler.step()`` calls so far.
-
-    >>> f = torch_lambda(cosine(0.5, 100), 0.5)
-    >>> round(f(0), 4), round(f(50), 4), round(f(100), 4)
-    (1.0, 0.5, 0.0)
-    """
-    if _is_traced(schedule):
-        raise ValueError("schedule must be concrete (not traced) for torch_lambda")
-    if not (isinstance(peak_value, (int, float, np.number)) and math.isfinite(peak_value)
-            and peak_value > 0):
-        raise ValueError(f"peak_value={peak_value!r} is outside (0, inf)")
-    peak = float(peak_value)
-
-    def factor(epoch: int) -> float:
-        with np.errstate(all="ignore"):
-            return float(schedule._numpy_lr(np.float64(epoch))) / peak
-
-    return factor

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rivervalley.schedules as S
+from rivervalley import export
 
 # ------------------------------------------------------------------ golden values
 
@@ -101,7 +102,7 @@ def test_cyclic_cosine_matches_pytorch():
         s = S.cyclic_cosine(0.5, [100, 200, 300], min_ratio=0.1)
         for t, want in TORCH_COSINE_WARM_RESTARTS.items():
             assert float(s(t)) == pytest.approx(want, rel=1e-12, abs=1e-15), t
-    f = S.torch_lambda(s, 0.5)
+    f = export.to_torch_lambda(s, 0.5)
     for t, want in TORCH_COSINE_WARM_RESTARTS.items():
         assert f(t) * 0.5 == pytest.approx(want, rel=1e-12), t
 
@@ -161,7 +162,7 @@ def test_as_array_and_torch_lambda_match_the_schedule():
                 min_ratio=0.05, rewarmup_steps=7)
     arr = S.as_array(s, 200)
     assert arr.shape == (200,) and isinstance(arr, np.ndarray)
-    f = S.torch_lambda(s, 0.3)
+    f = export.to_torch_lambda(s, 0.3)
     np.testing.assert_allclose([f(t) * 0.3 for t in range(200)], arr, rtol=2e-6, atol=1e-8)
     assert isinstance(f(3), float)
 
@@ -180,18 +181,30 @@ def test_describe_and_repr():
 def test_schedule_is_a_pytree_through_jit():
     s = S.wsd_s(0.3, [100, 250], decay=0.2, decay_shape="cosine", min_ratio=0.1)
     leaves, treedef = jax.tree_util.tree_flatten(s)
-    assert len(leaves) == 8
+    assert len(leaves) == 9  # the 8 parameters and the derived per-cycle decay lengths
     s2 = jax.tree_util.tree_unflatten(treedef, leaves)
     steps = jnp.arange(260)
     np.testing.assert_array_equal(jax.jit(lambda sch, t: sch(t))(s, steps), s2(steps))
 
 
-def test_works_on_int_float_scalars_and_arrays():
+def test_works_on_int_and_whole_float_scalars_and_arrays():
     s = S.cosine(1.0, 100)
-    assert float(s(50)) == pytest.approx(float(s(50.0)))
+    assert float(s(50)) == float(s(50.0)) == float(s(np.float64(50))) == float(s(np.int64(50)))
     assert float(s(jnp.int32(50))) == pytest.approx(0.5, rel=1e-6)
     assert s(jnp.arange(6).reshape(2, 3)).shape == (2, 3)
-    assert float(s(50.5)) < float(s(50))  # fractional steps are meaningful
+    assert s(jnp.arange(6)).dtype == jnp.result_type(float)
+    # a concrete fractional step is refused (steps count updates); a traced one is floored
+    with pytest.raises(ValueError, match=r"step=50\.5 is not a whole number"):
+        s(50.5)
+    with pytest.raises(ValueError, match="not a whole number"):
+        s(np.array([1.0, 2.5]))
+    assert float(jax.jit(s)(jnp.float32(50.5))) == float(s(50))
+    with pytest.raises(ValueError, match="bool"):
+        s(True)
+    with pytest.raises(ValueError, match="infinite"):
+        s(float("inf"))
+    with pytest.raises(ValueError, match="beyond the step counter"):
+        s(2**31)
 
 
 # ------------------------------------------------------------------ hypothesis properties
@@ -332,7 +345,7 @@ def test_vmap_over_stacked_schedules():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: S.constant(-0.1), r"value=-0\.1 .*\[0, inf\)"),
+    (lambda: S.constant(-0.1), r"value=-0\.1 is outside the valid range \[0, inf\)"),
     (lambda: S.constant(float("nan")), r"value=nan"),
     (lambda: S.cosine(float("inf"), 100), r"peak_value=inf"),
     (lambda: S.wsd(-1.0, 100), r"peak_value=-1\.0"),
@@ -342,19 +355,23 @@ def test_vmap_over_stacked_schedules():
     (lambda: S.wsd_s(1.0, [100, 150], rewarmup_steps=60), r"rewarmup_steps=60 .*cycle"),
     (lambda: S.cyclic_cosine(1.0, [100, 150], rewarmup_steps=51), r"rewarmup_steps=51"),
     (lambda: S.wsd(1.0, 100, decay=1.5), r"decay=1\.5 is outside \(0, 1\] as a fraction"),
+    (lambda: S.wsd(1.0, 100, decay=300.0), r"decay=300\.0 .*pass an int, 300, for a number"),
     (lambda: S.wsd(1.0, 100, decay=0.0), r"decay=0\.0 is outside \(0, 1\]"),
-    (lambda: S.wsd(1.0, 100, decay=0), r"decay=0 is outside \[1, inf\) as a step count"),
+    (lambda: S.wsd(1.0, 100, decay=0), r"decay=0 is outside \[1, 2147483647\] as a step count"),
     (lambda: S.wsd(1.0, 100, decay=101), r"decay=101 .*do not fit"),
     (lambda: S.wsd_s(1.0, [100, 150], decay=60), r"decay=60 .*do not fit"),
     (lambda: S.wsd(1.0, 5, decay=0.1), r"decay=0\.1 .*do not fit"),  # floor(0.5) = 0 steps
-    (lambda: S.wsd_s(1.0, [100, 100, 200]), r"checkpoints=\[100\.0, 100\.0, 200\.0\] is not "
+    (lambda: S.wsd_s(1.0, [100, 100, 200]), r"checkpoints=\[100, 100, 200\] is not "
                                             r"strictly increasing"),
     (lambda: S.wsd_s(1.0, [200, 100]), r"checkpoints=.*not strictly increasing"),
-    (lambda: S.cyclic_cosine(1.0, [0, 100]), r"checkpoints=.*\[1, inf\)"),
+    (lambda: S.cyclic_cosine(1.0, [0, 100]), r"checkpoints=.*whole steps in \[1, 2147483647\]"),
     (lambda: S.cyclic_cosine(1.0, []), r"checkpoints=.*non-empty"),
-    (lambda: S.wsd(1.0, 0), r"num_steps=.*\[1, inf\)"),
-    (lambda: S.wsd(1.0, 100, min_ratio=1.5), r"min_ratio=1\.5 is outside \[0, 1\]"),
-    (lambda: S.cosine(1.0, 100, min_ratio=-0.1), r"min_ratio=-0\.1 is outside \[0, 1\]"),
+    (lambda: S.wsd_s(1.0, [10.5, 20]), r"checkpoints=.*not a whole number of steps"),
+    (lambda: S.wsd(1.0, 0), r"num_steps=0 is outside the valid range: whole steps in \[1, "),
+    (lambda: S.wsd(1.0, 2**31), r"num_steps=2147483648 is outside the valid range"),
+    (lambda: S.cosine(1.0, 100.5), r"num_steps=100\.5 is not a whole number of steps"),
+    (lambda: S.wsd(1.0, 100, min_ratio=1.5), r"min_ratio=1\.5 is outside the valid range \[0, 1\]"),
+    (lambda: S.cosine(1.0, 100, min_ratio=-0.1), r"min_ratio=-0\.1 is outside the valid range"),
     (lambda: S.wsd(1.0, 100, decay_shape="inverse"), r"min_ratio=0\.0 must be in \(0, 1\] "
                                                      r"for decay_shape inverse"),
     (lambda: S.wsd(1.0, 100, decay_shape="exponential"), r"min_ratio=0\.0 .*exponential"),
@@ -364,8 +381,269 @@ def test_vmap_over_stacked_schedules():
      r"exponential, square"),
     (lambda: S.wsd(1.0, 100, decay_shape=6), r"decay_shape=6 is outside the indices 0\.\.5"),
     (lambda: S.wsd(1.0, 100, warmup_steps=-3), r"warmup_steps=-3"),
-    (lambda: S.torch_lambda(S.cosine(1.0, 10), 0.0), r"peak_value=0\.0 is outside \(0, inf\)"),
+    (lambda: export.to_torch_lambda(S.cosine(1.0, 10), 0.0),
+     r"peak_value=0\.0 is outside the valid range \(0, inf\)"),
+    # a cosine decay of length 0 (issue 11): refused, as optax refuses decay_steps=0
+    (lambda: S.cosine(1.2, 10, warmup_steps=10, min_ratio=0.1),
+     r"warmup_steps=10 leaves no decay in the run .*warmup_steps < length"),
+    (lambda: S.cyclic_cosine(1.0, [100, 150], warmup_steps=100), r"warmup_steps=100 leaves no"),
+    (lambda: S.cyclic_cosine(1.0, [100, 150], rewarmup_steps=50),
+     r"rewarmup_steps=50 leaves no decay in a cycle"),
+    # decay_steps_of: nonsense lengths and decays longer than the cycle
+    (lambda: S.decay_steps_of(-100, 0.1), r"length=-100 is outside the valid range: whole steps"),
+    (lambda: S.decay_steps_of(0, 0.1), r"length=0 is outside the valid range"),
+    (lambda: S.decay_steps_of(100, 500), r"decay=500 steps is longer than the cycle of 100"),
+    (lambda: S.decay_steps_of(100, 1.5), r"decay=1\.5 is outside \(0, 1\]"),
+    (lambda: S.decay_steps_of(100.5, 0.1), r"length=100\.5 is not a whole number"),
+    # decay-shape arrays: every index is checked (np.array([-1]) used to evaluate as linear)
+    (lambda: S.wsd(1.0, 100, decay_shape=np.array([-1])), r"decay_shape=-1 is outside the "
+                                                          r"indices 0\.\.5"),
+    (lambda: S.wsd(1.0, 100, decay_shape=np.array([0, 6])), r"decay_shape=6 is outside"),
+    (lambda: S.wsd(1.0, 100, decay_shape=np.array([1.0])), r"decay_shape=1\.0 must be a name"),
+    (lambda: S.wsd(1.0, 100, decay_shape=["cosine", "nope"]), r"decay_shape='nope' is unknown"),
+    (lambda: S.wsd(1.0, 100, decay_shape=np.array([], int)), r"decay_shape=.*is empty"),
 ])
 def test_validation(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: S.constant(True), "value"),
+    (lambda: S.cosine(True, 100), "peak_value"),
+    (lambda: S.wsd(np.bool_(True), 100), "peak_value"),
+    (lambda: S.wsd(1.0, True), "num_steps"),
+    (lambda: S.cosine(1.0, 100, warmup_steps=True), "warmup_steps"),
+    (lambda: S.wsd(1.0, 100, decay=True), "decay"),
+    (lambda: S.wsd(1.0, 100, min_ratio=False), "min_ratio"),
+    (lambda: S.wsd(1.0, 100, decay_shape=True), "decay_shape"),
+    (lambda: S.wsd(1.0, 100, decay_shape=np.array([True])), "decay_shape"),
+    (lambda: S.wsd_s(1.0, [True, 2]), "checkpoints"),
+    (lambda: S.wsd_s(1.0, [100, 200], rewarmup_steps=True), "rewarmup_steps"),
+    (lambda: S.tabulated([True, False]), "values"),
+    (lambda: S.decay_steps_of(True, 0.1), "length"),
+    (lambda: S.decay_steps_of(100, True), "decay"),
+    (lambda: S.as_array(S.constant(0.1), True), "num_steps"),
+    (lambda: export.to_torch_lambda(S.constant(0.1), True), "peak_value"),
+])
+def test_bools_are_not_numbers(call, name):
+    with pytest.raises(ValueError, match=rf"{name}=(True|False|\[True).*(bool|decay_shape|valid)"):
+        call()
+
+
+def test_decay_steps_of_is_exact_decimal_arithmetic():
+    # issue 11: the relative tolerance added floor(D * 1e-5) steps (120001, 200002)
+    assert S.decay_steps_of(600000, 0.2) == 120000
+    assert S.decay_steps_of(10**6, 0.2) == 200000
+    # fractions that are not exact in binary: the decimal as written (Levanter's float64
+    # int(frac * L) gives one step less here)
+    for L, f, want in [(100, 0.29, 29), (100, 0.57, 57), (100, 0.58, 58), (300, 0.41, 123),
+                       (300, 0.57, 171), (300, 0.69, 207), (300, 0.82, 246)]:
+        assert S.decay_steps_of(L, f) == want
+        assert int(f * L) == want - 1  # Levanter's arithmetic, the difference documented
+    assert S.decay_steps_of(10, 0.7) == 7 and S.decay_steps_of(10, np.float32(0.7)) == 7
+    assert int(float(np.float32(0.7)) * 10) == 6  # the float32 value is below 0.7; its decimal is 0.7
+    assert S.decay_steps_of(7, 0.5) == 3 and S.decay_steps_of(25000, 300) == 300
+    assert S.decay_steps_of(100, 1.0) == 100 and S.decay_steps_of(np.int64(100), 0.1) == 10
+    assert S.decay_steps_of(100, 0.001) == 0  # a floor: too short a decay is 0 steps
+
+
+def test_wsd_accepts_decays_that_fill_the_run():
+    # rejected on main: "decays of 100001 / 180001 steps do not fit"
+    s = S.wsd(0.3, 100_000, decay=1.0)
+    assert int(s.decay_length) == 100_000 and float(s(0)) == pytest.approx(0.3)
+    s = S.wsd(0.3, 200_000, warmup_steps=20_000, decay=0.9)
+    assert int(s.decay_length) == 180_000
+    lr = S.as_array(s, 200_001)
+    assert lr[19_999] < 0.3 and lr[20_000] == pytest.approx(0.3) and lr[20_001] < 0.3
+    lr = S.as_array(S.wsd(1.0, 100, decay=0.29), 101)
+    assert lr[69:72].tolist() == [1.0, 1.0, 1.0] and lr[72] < 1.0  # D = 29: r = 0 at step 71
+    assert S.wsd(1.0, 100, decay=0.29).describe()["decay"] == 0.29
+
+
+def test_traced_fractions_give_the_host_decay_lengths():
+    # D computed in the graph (the fraction is a traced float32): snapped to the nearest integer
+    # within 4 ulps, so it agrees with the exact decimal rule of the host
+    cases = [(10, 0.7), (100, 0.29), (100, 0.57), (600000, 0.2), (10**6, 0.2), (300, 0.41),
+             (300, 0.82), (1000, 0.1), (7, 0.5), (16_000_000, 0.3)]
+    lengths = jnp.array([L for L, _ in cases])
+    fracs = jnp.array([f for _, f in cases], jnp.float32)
+    got = jax.jit(jax.vmap(lambda T, f: S.wsd(1.0, T, decay=f).decay_length))(lengths, fracs)
+    want = [S.decay_steps_of(L, f) for L, f in cases]
+    assert np.asarray(got).tolist() == want
+    # cycles too, with traced (float) cycle ends
+    ends = jnp.array([300.0, 700.0, 1000.0])
+    got = jax.jit(lambda e, f: S.wsd_s(1.0, e, decay=f).decay_lengths)(ends, jnp.float32(0.41))
+    assert np.asarray(got).tolist() == [123, 164, 123]
+    assert S.wsd_s(1.0, [300, 700, 1000], decay=0.41).decay_lengths.tolist() == [123, 164, 123]
+    # a traced integer decay is a step count, exactly
+    got = jax.jit(lambda d: S.wsd(1.0, 2**31 - 1, decay=d).decay_length)(jnp.int32(123_456_789))
+    assert int(got) == 123_456_789
+
+
+def test_negative_steps_are_step_zero_like_optax():
+    s = S.cosine(0.1, 100)
+    assert float(s(-5)) == float(s(0)) == pytest.approx(0.1)  # main gave -0.5
+    # huge negative integers are step 0 too, not wrapped around to a positive int32
+    assert float(s(np.int64(-2**32 + 50))) == float(s(-2**40)) == float(s(0))
+    w = S.cosine(0.1, 100, warmup_steps=10)
+    ref = optax.warmup_cosine_decay_schedule(0.0, 0.1, 10, 100)
+    assert float(w(-5)) == float(ref(-5)) == 0.0
+    lin = S.wsd(1.0, 10, decay=1.0, min_ratio=0.1)  # = optax.linear_schedule(1.0, 0.1, 10)
+    assert float(lin(-3)) == pytest.approx(float(optax.linear_schedule(1.0, 0.1, 10)(-3)))
+    steps = jnp.array([-(2**31), -7, -1, 0])
+    for sch in (s, w, lin, S.wsd_s(0.3, [50, 100], warmup_steps=5, rewarmup_steps=5),
+                S.cyclic_cosine(0.3, [50, 100]), S.tabulated([0.3, 0.2]), S.constant(0.3)):
+        out = np.asarray(jax.jit(sch)(steps))
+        assert np.all(out == out[-1]) and np.all(out >= 0), sch
+        assert float(sch(-1)) == float(sch(0))
+        assert export.to_torch_lambda(sch, 0.3)(-4) == export.to_torch_lambda(sch, 0.3)(0)
+
+
+def test_nan_steps_never_give_the_peak():
+    for sch in (S.cosine(0.1, 100), S.wsd(0.1, 100, warmup_steps=5),
+                S.wsd_s(0.1, [50, 100]), S.cyclic_cosine(0.1, [50, 100]), S.constant(0.1),
+                S.tabulated([0.1, 0.2])):
+        with pytest.raises(ValueError, match="step=nan is NaN"):
+            sch(float("nan"))
+        with pytest.raises(ValueError, match="NaN"):
+            sch(np.array([1.0, np.nan]))
+        # traced: the NaN propagates (as in optax), the other entries are untouched
+        out = np.asarray(jax.jit(sch)(jnp.array([jnp.nan, 3.0])))
+        assert np.isnan(out[0]) and out[1] == pytest.approx(float(sch(3)))
+        with pytest.raises(ValueError, match="NaN"):
+            export.to_torch_lambda(sch, 0.1)(float("nan"))
+
+
+def test_decay_shape_arrays_describe_what_they_evaluate():
+    s = S.wsd(1.0, 100, decay=0.5, decay_shape=np.array(5), min_ratio=0.1)
+    assert s.describe()["decay_shape"] == "square"
+    assert float(s(75)) == pytest.approx(0.1 + 0.9 * (1 - 0.25), rel=1e-6)  # square at r = 1/2
+    batch = S.wsd(np.ones(3), np.full(3, 100), decay=np.full(3, 0.5),
+                  decay_shape=["square", 1, "exp"], min_ratio=np.full(3, 0.1))
+    assert batch.describe()["decay_shape"] == ["square", "cosine", "exponential"]
+    assert "decay_shape=['square', 'cosine', 'exponential']" in repr(batch)
+    one = [S.wsd(1.0, 100, decay=0.5, decay_shape=n, min_ratio=0.1)
+           for n in ("square", "cosine", "exponential")]
+    stacked = jax.tree.map(lambda *x: jnp.stack([jnp.asarray(v) for v in x]), *one)
+    got = jax.vmap(lambda b: b(75))(stacked)
+    np.testing.assert_allclose(got, [o(75) for o in one], rtol=1e-6)
+    assert [o.describe()["decay_shape"] for o in one] == batch.describe()["decay_shape"]
+    # a traced index outside 0..5 is NaN, never a silently different shape
+    out = jax.jit(lambda i: S.wsd(1.0, 100, decay=0.5, decay_shape=i, min_ratio=0.1)(75))(
+        jnp.int32(-1))
+    assert np.isnan(float(out))
+    assert np.isnan(float(jax.jit(lambda i: S.decay_multiplier(i, 0.5, 0.1))(jnp.int32(6))))
+
+
+def test_as_array_of_foreign_schedules_and_non_schedules():
+    ref = optax.warmup_cosine_decay_schedule(0.0, 0.3, 10, 100, end_value=0.03)
+    np.testing.assert_allclose(S.as_array(ref, 101),
+                               S.as_array(S.cosine(0.3, 100, warmup_steps=10, min_ratio=0.1), 101),
+                               rtol=2e-5, atol=1e-8)
+    assert S.as_array(lambda t: 0.1 * (t < 3), 5).tolist() == pytest.approx([0.1] * 3 + [0, 0])
+    with pytest.raises(ValueError, match=r"schedule=0\.05 is not a schedule .*"
+                                         r"rivervalley\.schedules\.constant\(0\.05\)"):
+        S.as_array(0.05, 10)
+
+    def python_branch(t):
+        return 0.1 if t < 5 else 0.01  # not traceable
+
+    with pytest.raises(ValueError, match="could not be evaluated on a traced int32 step"):
+        S.as_array(python_branch, 10)
+    with pytest.raises(ValueError, match="expected one real learning rate per step"):
+        S.as_array(lambda t: jnp.ones(2) * t, 4)
+    with pytest.raises(ValueError, match="batch"):
+        S.as_array(jax.tree.map(lambda *x: jnp.stack(x), S.constant(0.1), S.constant(0.2)), 3)
+    with pytest.raises(ValueError, match="num_steps=-1"):
+        S.as_array(S.constant(0.1), -1)
+    assert S.as_array(S.constant(0.1), 0).shape == (0,)
+
+
+# ------------------------------------------------------------------ golden tests ported from
+# optax (optax/schedules/_schedule_test.py) and HuggingFace transformers (tests/optimization/
+# test_optimization.py; transformers.optimization._get_wsd_scheduler_lambda); the expected values
+# are written down here in float64 from the references' formulas
+
+
+def test_optax_golden_cosine_decay():
+    # CosineDecayTest.test_decay_count_smaller_count: cosine_decay_schedule(0.1, 10, 0.0)
+    want = 0.1 * (0.5 + 0.5 * np.cos(np.pi * np.arange(10) / 10))
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(S.as_array(S.cosine(0.1, 10), 10), want, rtol=1e-13, atol=1e-17)
+    np.testing.assert_allclose(S.as_array(S.cosine(0.1, 10), 10), want, atol=1e-7)
+    # test_decay_count_greater_count_with_alpha: cosine_decay_schedule(0.1, 5, 0.1), 12 counts
+    r = np.minimum(np.arange(12), 5) / 5
+    want = 0.1 * (0.9 * (0.5 + 0.5 * np.cos(np.pi * r)) + 0.1)
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(S.as_array(S.cosine(0.1, 5, min_ratio=0.1), 12), want,
+                                   rtol=1e-13)
+
+
+def test_optax_golden_warmup_cosine_limits():
+    # WarmupCosineDecayTest.test_limits ('without end value'; rivervalley warms up from 0):
+    # init 0, peak 3, warmup 100, decay_steps 1000, end 0
+    s = S.cosine(3.0, 1000, warmup_steps=100)
+    assert float(s(0)) == 0.0 and float(s(100)) == pytest.approx(3.0, rel=1e-7)
+    assert float(s(1000)) == pytest.approx(0.0, abs=3e-7)
+    assert float(s(50)) == pytest.approx(1.5, rel=1e-7)
+    # halfway through the decay: peak / 2
+    assert float(s(550)) == pytest.approx(1.5, rel=1e-6)
+
+
+def test_optax_golden_linear_schedule():
+    # PolynomialTest.test_linear style: linear_schedule(1.0, 0.1, transition_steps=10), 15 counts
+    want = np.concatenate([1.0 - 0.9 * np.arange(10) / 10, np.full(5, 0.1)])
+    s = S.wsd(1.0, 10, decay=1.0, min_ratio=0.1)
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(S.as_array(s, 15), want, rtol=1e-14)
+        np.testing.assert_allclose(S.as_array(s, 15),
+                                   S.as_array(optax.linear_schedule(1.0, 0.1, 10), 15), rtol=1e-14)
+
+
+def test_huggingface_golden_cosine_and_linear_with_warmup():
+    # ScheduleInitTest.test_schedulers, lr 10, num_warmup_steps 2, num_training_steps 10
+    hf_cosine = [0.0, 5.0, 10.0, 9.61, 8.53, 6.91, 5.0, 3.08, 1.46, 0.38]
+    hf_linear = [0.0, 5.0, 10.0, 8.75, 7.5, 6.25, 5.0, 3.75, 2.5, 1.25]
+    cos = S.as_array(S.cosine(10.0, 10, warmup_steps=2), 10)
+    lin = S.as_array(S.wsd(10.0, 10, warmup_steps=2, decay=8), 10)
+    np.testing.assert_allclose(cos, hf_cosine, atol=1e-2)
+    np.testing.assert_allclose(lin, hf_linear, atol=1e-6)
+    # the same in float64 from get_cosine_schedule_with_warmup's lambda (num_cycles = 0.5)
+    t = np.arange(10)
+    want = np.where(t < 2, t / 2, 10 * 0.5 * (1 + np.cos(np.pi * (t - 2) / 8)))
+    want[t < 2] *= 10
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(S.as_array(S.cosine(10.0, 10, warmup_steps=2), 10), want,
+                                   rtol=1e-14, atol=1e-14)
+
+
+def _hf_wsd_factor(t, W, S_, D, decay_type, m):
+    """transformers.optimization._get_wsd_scheduler_lambda (warmup_type linear, num_cycles 0.5),
+    float64."""
+    if t < W:
+        return max(0.0, (t / max(1, W)) * (1 - m) + m)
+    if t < W + S_:
+        return 1.0
+    if t < W + S_ + D:
+        p = (t - W - S_) / max(1, D)
+        f = {"linear": 1 - p, "cosine": 0.5 * (1 + math.cos(math.pi * p)),
+             "1-sqrt": 1 - math.sqrt(p)}[decay_type]
+        return max(0.0, f * (1 - m) + m)
+    return m
+
+
+@pytest.mark.parametrize("decay_type", ["linear", "cosine", "1-sqrt"])
+def test_huggingface_wsd_semantics(decay_type):
+    # get_wsd_schedule(num_warmup_steps, num_decay_steps, num_stable_steps, decay_type,
+    # min_lr_ratio) = rivervalley wsd(num_steps = W + S + D, decay = D steps) where HF's warmup
+    # (which starts from min_lr_ratio) and rivervalley's (from 0) agree: m = 0, or no warmup
+    for W, S_, D, m in [(2, 2, 3, 0.0), (0, 5, 7, 0.1), (10, 37, 53, 0.0), (0, 0, 20, 0.25)]:
+        T = W + S_ + D
+        s = S.wsd(1.0, T, warmup_steps=W, decay=D, decay_shape=decay_type, min_ratio=m)
+        want = [_hf_wsd_factor(t, W, S_, D, decay_type, m) for t in range(T + 5)]
+        with jax.enable_x64(True):
+            np.testing.assert_allclose(S.as_array(s, T + 5), want, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(
+            [export.to_torch_lambda(s, 1.0)(t) for t in range(T + 5)], want, rtol=1e-13,
+            atol=1e-15)
