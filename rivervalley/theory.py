@@ -382,7 +382,13 @@ def best_wsd(landscape: Any, noise: Any, num_steps: int, *, peak_value: float,
     x0 = landscape.init_params() if x0 is None else x0
     _check_x0(landscape, x0)
     _check_noise(noise, landscape)
-    pairs = [(sh, f) for sh in schedules.DECAY_SHAPES for f in fractions]
+    # a fraction too small for this run (a decay of 0 steps) is no candidate
+    usable = [f for f in np.ravel(fractions).tolist()
+              if schedules.decay_steps_of(num_steps, float(f)) >= 1]
+    if not usable:
+        raise ValueError(f"fractions={fmt(fractions)} all give a decay of 0 steps at "
+                         f"num_steps={num_steps}; the smallest usable fraction is {1 / num_steps:g}")
+    pairs = [(sh, f) for sh in schedules.DECAY_SHAPES for f in usable]
     batch = jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *[
         schedules.wsd(peak_value, num_steps, decay=f, decay_shape=sh, min_ratio=min_ratio)
         for sh, f in pairs])

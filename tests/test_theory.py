@@ -154,3 +154,12 @@ def test_optimized_schedule_is_wsd_shaped_and_beats_wsd():
 def test_validation(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_best_wsd_skips_fractions_too_small_for_a_short_run():
+    # at 200 steps the default fractions 0.002 (0.4 steps) and 0.005 (1 step: usable) include a
+    # zero-step decay: it is no candidate instead of an error
+    shape, frac, loss = th.best_wsd(TOY, HILL, 200, peak_value=0.06)
+    assert frac >= 0.005 and np.isfinite(loss)
+    with pytest.raises(ValueError, match="all give a decay of 0 steps at num_steps=200"):
+        th.best_wsd(TOY, HILL, 200, peak_value=0.06, fractions=(0.001, 0.002))
