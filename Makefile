@@ -8,16 +8,16 @@ export MPLBACKEND ?= Agg
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.cache/jax
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0.5
 
-.PHONY: install test figures figures-fast bench lint notebooks clean
+.PHONY: install test figures figures-fast bench lint notebooks docs clean
 
 install: $(STAMP)
 
-# The optional torch extra, for the tests that drive a real torch LambdaLR. Pinned: 2.13.0 is a
-# CPU wheel (an unpinned torch pulls a CUDA build of several GB).
-TORCH_STAMP := $(VENV)/.torch-stamp
-$(TORCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[test,torch]"
-	touch $(TORCH_STAMP)
+# The optional extras the tests also exercise: torch (a real LambdaLR; pinned, 2.13.0 is a CPU
+# wheel, an unpinned torch pulls a CUDA build of several GB) and docs (the site's build test).
+EXTRAS_STAMP := $(VENV)/.extras-stamp
+$(EXTRAS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[test,torch,docs]"
+	touch $(EXTRAS_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The suite and every docstring example of the package.
-test: install $(TORCH_STAMP)
+test: install $(EXTRAS_STAMP)
 	$(BIN)/python -m pytest -q -n 2 --durations=15 --doctest-modules tests rivervalley
 
 figures: install
@@ -41,8 +41,13 @@ bench: install
 lint: install
 	$(BIN)/ruff check rivervalley tests benchmarks
 
+# The documentation site into site/, strict: a warning, a broken link or reference, an
+# undocumented public name or a failing notebook fails it. Open: python -m http.server -d site
+docs: install $(EXTRAS_STAMP)
+	$(BIN)/python docs/build.py --out site
+
 notebooks: install
 	$(BIN)/python -m rivervalley.notebooks_runner notebooks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .cache *.egg-info site docs/api docs/notebooks docs/figures docs/gallery.md
