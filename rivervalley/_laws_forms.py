@@ -691,26 +691,35 @@ def _spectrum_check(params, lrs_list):
 
 _INF = math.inf
 
+#: The multi-power law (Luo et al. 2025): power-law river progress in the LR area plus a
+#: power-law loss reduction from each LR drop (8 parameters).
 MULTI_POWER = Law(
     "multi_power", MultiPowerParams, multi_power_law,
     MultiPowerParams(0.0, 1e-12, 0.01, 1e-12, 1e-12, 0.01, 0.0, 0.0),
     MultiPowerParams(_INF, _INF, 3.0, _INF, _INF, 5.0, 2.0, _INF),
     ("A", "B", "C"), _guess_mpl, _mpl_prepare, _mpl_at)
+#: The LR-annealing law (Tissue et al. 2024): L0 + A S1^-alpha - C S2, S2 the momentum-smoothed
+#: annealing area (5 parameters).
 LR_ANNEALING = Law(
     "lr_annealing", AnnealingParams, lr_annealing_law,
     AnnealingParams(0.0, 1e-12, 0.01, 1e-12, 0.9),
     AnnealingParams(_INF, _INF, 3.0, _INF, 0.99999),
     ("A", "C"), _guess_ann)
+#: The convex-optimization bound of the last iterate (Schaipp et al. 2025), scaled and shifted
+#: (3 parameters).
 CONVEX_BOUND = Law(
     "convex_bound", ConvexBoundParams, convex_bound_law,
     ConvexBoundParams(0.0, 1e-12, 1e-12), ConvexBoundParams(_INF, _INF, _INF),
     ("scale", "d2"), _guess_convex, _convex_prepare, _convex_at)
+#: River progress in river time plus one hill group relaxing by the exact second-moment
+#: recursion (THEORY.md §4; 6 parameters).
 RIVER_VALLEY = Law(
     "river_valley", RiverValleyParams, river_valley_law,
     RiverValleyParams(0.0, 1e-12, 0.01, 1e-12, 1e-12, 1e-12),
     RiverValleyParams(_INF, _INF, 3.0, _INF, _INF, _INF),
     ("A", "tau0", "lam", "s2"), _guess_rv, _segments_prepare, _rv_at, parts=_rv_parts,
     check=_rv_check)
+#: The river-valley law with two hill groups (a fast and a slow sharpness; 8 parameters).
 RIVER_VALLEY_2 = Law(
     "river_valley_2", RiverValley2Params, river_valley_2_law,
     RiverValley2Params(0.0, 1e-12, 0.01, 1e-12, 1e-12, 1e-12, 1e-12, 1e-12),
@@ -718,6 +727,9 @@ RIVER_VALLEY_2 = Law(
     ("A", "tau0", "lam", "s2", "lam2", "s2_2"), _guess_rv2, _segments_prepare, _rv2_at,
     parts=_rv2_parts, check=_rv2_check)
 
+#: The river-valley law with a log-uniform spectrum of hill sharpnesses between lam_lo and
+#: lam_hi, each relaxing by the exact recursion, and a fitted LR exponent of the hill level
+#: (8 parameters).
 RIVER_VALLEY_SPECTRUM = Law(
     "river_valley_spectrum", RiverValleySpectrumParams, river_valley_spectrum_law,
     RiverValleySpectrumParams(0.0, 1e-12, 0.01, 1e-12, 1e-12, 1e-9, 1e-9, -0.9),

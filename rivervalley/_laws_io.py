@@ -435,15 +435,15 @@ def load_curve(path: str | Path, *, loss: str | None = None, step: str | None = 
       path: a ``.json`` log (Schaipp et al. format), ``.csv`` or ``.jsonl`` / ``.ndjson`` table.
       loss: JSON logs: ``"val"`` (default; every 200 steps, ~1e-3 noise) or ``"train"`` (every 50
         steps, ~0.1 batch noise). Tables: the loss column (default: the first of
-        :data:`LOSS_NAMES` present).
-      step, lr: tables: the step and LR columns (default: the first of :data:`STEP_NAMES` /
-        :data:`LR_NAMES` present). A W&B export's ``_step`` counts log calls: pass ``step="iter"``
+        ``LOSS_NAMES`` present).
+      step, lr: tables: the step and LR columns (default: the first of ``STEP_NAMES`` /
+        ``LR_NAMES`` present). A W&B export's ``_step`` counts log calls: pass ``step="iter"``
         (or your loop's step column) unless it logs once per step.
       format: ``"json"``, ``"csv"``, ``"jsonl"`` or ``"wandb"`` (sparse rows; a CSV, or JSON-lines
         for a ``.jsonl`` path); default: from the suffix, and ``"wandb"`` when a table has a
         ``_step`` column.
       max_steps: refuse curves longer than this many steps (the per-step LR array costs 8 bytes a
-        step); default :data:`MAX_STEPS`.
+        step); default ``MAX_STEPS``.
 
     >>> c = load_curve(real_curves()[-3])
     >>> int(c.steps[-1]), len(c.lrs), round(float(c.lrs[1000]), 6), c.meta["family"]

@@ -16,7 +16,7 @@ function of (key, t): a run of N steps is an exact prefix of a run of 2N steps.
 Divergence (a non-finite loss or parameter, or |loss| above ``divergence_threshold``) freezes the
 run, sets the records after it to NaN and reports the step in ``diverged_at``; :func:`simulate`
 raises :class:`DivergenceError` naming the step unless ``on_divergence="report"``. The check costs
-one loss evaluation per :data:`CHECK_EVERY` steps, not one per step: a block that ends bad is
+one loss evaluation per ``CHECK_EVERY`` (64) steps, not one per step: a block that ends bad is
 replayed step by step to find the exact step (see :func:`_run_one`).
 
 Every argument is checked once per call, on the host, before anything is compiled (the shape
@@ -244,7 +244,7 @@ def _run_one(problem, schedule, noise, state: SimState, key: Array, stop: Array 
     segments of different lengths can share one compiled program (``run_plan``).
 
     Divergence is checked exactly but not paid for on every step. Steps run in blocks of up to
-    :data:`CHECK_EVERY` without the loss (a per-run reduction that halves a vmapped step's speed);
+    ``CHECK_EVERY`` without the loss (a per-run reduction that halves a vmapped step's speed);
     at the end of a block the loss and the finiteness of the parameters are checked once, and a
     block that ends bad in any run (any run of the batch named ``axis_name``: one collective, so
     the branch is a real branch under ``vmap``) is replayed with the per-step check, which finds

@@ -77,7 +77,7 @@ class Settings:
     seed: int = 0
 
 
-# slider name -> (label, min, max, step or None)
+#: The explorer's sliders: name -> (label, min, max, step or None for continuous).
 SLIDERS = {
     "peak_value": ("peak LR $\\eta$", 0.002, 0.15, None),
     "warmup_fraction": ("warmup (frac.)", 0.0, 0.1, None),

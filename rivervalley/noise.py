@@ -40,6 +40,8 @@ def _float():
     """The default float dtype: float32, or float64 inside ``jax.enable_x64(True)``."""
     return jnp.result_type(float)
 
+#: The noise generators: "hash" (a counter-based lowbias32 hash, the fast default) and
+#: "threefry" (jax.random with fold_in(key, step)).
 RNGS = ("hash", "threefry")
 
 _GOLDEN = np.uint32(0x9E3779B9)
