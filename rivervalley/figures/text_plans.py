@@ -22,7 +22,7 @@ CAPTION = (
 @dataclass(frozen=True)
 class Config:
     scale: str = "full"
-    budgets: tuple[int, ...] = (400, 800, 1200)
+    budgets: tuple[int, ...] = (300, 600, 900)
     decay: float = 0.2
     seeds: int = 2
 
