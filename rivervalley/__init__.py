@@ -12,6 +12,7 @@ plots.
 
 from rivervalley import (
     bigram,
+    diagnose,
     export,
     hessian,
     landscapes,
@@ -19,8 +20,10 @@ from rivervalley import (
     noise,
     plans,
     plotting,
+    problems,
     results_io,
     schedules,
+    text,
     theory,
     transformer,
 )
@@ -46,7 +49,7 @@ def explore(num_steps: int = 4000, **settings):
     return _explore(num_steps=num_steps, **settings)
 
 
-__all__ = ["bigram", "export", "hessian", "landscapes", "laws", "noise", "plans", "plotting",
-           "results_io", "schedules", "theory", "transformer", "simulate", "sweep", "run_plan",
-           "stack", "explore", "Trajectory", "SimState", "SweepResult", "PlanResult",
-           "DivergenceError", "__version__"]
+__all__ = ["bigram", "diagnose", "export", "hessian", "landscapes", "laws", "noise", "plans",
+           "plotting", "problems", "results_io", "schedules", "text", "theory", "transformer",
+           "simulate", "sweep", "run_plan", "stack", "explore", "Trajectory", "SimState",
+           "SweepResult", "PlanResult", "DivergenceError", "__version__"]
