@@ -164,6 +164,7 @@ def vocabulary() -> str:
 
 
 def vocab_size() -> int:
+    """The number of distinct characters of the corpus (the model's vocabulary size)."""
     return len(vocabulary())
 
 
@@ -177,6 +178,7 @@ def encode(s: str) -> np.ndarray:
 
 
 def decode(ids: Any) -> str:
+    """Int ids -> characters, the inverse of :func:`encode` (any array shape, read in order)."""
     voc = vocabulary()
     return "".join(voc[int(i)] for i in np.asarray(ids).ravel())
 
