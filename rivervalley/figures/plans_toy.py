@@ -153,8 +153,11 @@ def check(data: dict) -> None:
     np.testing.assert_array_equal(data["wsd_s_compute"], data["wsd_compute"])
     np.testing.assert_array_equal(data["cyclic_compute"], data["wsd_compute"])
     ws, w, cy = data["wsd_s_loss"], data["wsd_loss"], data["cyclic_loss"]
-    # the first checkpoint is the same run for WSD and WSD-S
-    assert abs(ws[0] - w[0]) <= 1e-6 * w[0], (ws[0], w[0])
+    # the first checkpoint is the same run for WSD and WSD-S: equal up to the float32 rounding
+    # that two lanes of one program may do differently on another CPU (one rounding per step
+    # adding up like a random walk over T1 steps: 8 sqrt(T1) eps32)
+    tol = 8 * np.sqrt(int(data["budgets"][0])) * np.finfo(np.float32).eps
+    assert abs(ws[0] - w[0]) <= tol * w[0], (ws[0], w[0], tol)
     # at matched compute: WSD-S < WSD < cyclic cosine at every later checkpoint (C6)
     for k in range(1, len(w)):
         assert ws[k] < w[k] < cy[k], (k, ws[k], w[k], cy[k])
@@ -164,5 +167,7 @@ def check(data: dict) -> None:
     # the plan machinery (forks from saved states) gives the same checkpoint losses
     for kind in ("wsd", "wsd_s", "cyclic"):
         if f"{kind}_plan_loss" in data:
+            # two separately compiled float32 programs over up to T steps: 8 sqrt(T) eps32
+            # = 6e-5 at T = 4000
             np.testing.assert_allclose(data[f"{kind}_plan_loss"], data[f"{kind}_loss"],
                                        rtol=1e-4)
