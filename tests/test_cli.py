@@ -17,31 +17,7 @@ import pytest  # noqa: E402
 from test_figure_runner import child_command, child_env, fake_figure  # noqa: E402
 
 from rivervalley import cli  # noqa: E402
-from rivervalley.figures import registry, runner  # noqa: E402
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    d = tmp_path / "cache"
-    monkeypatch.setattr(runner, "CACHE_DIR", d)
-    monkeypatch.setenv("RIVERVALLEY_CACHE", str(d))
-    return d
-
-
-@pytest.fixture
-def only_fakes(tmp_path, monkeypatch, cache):
-    """The registry holds only fake figures (``make(name, **code)`` adds one): a test that
-    wrongly renders "every figure" renders these, in milliseconds."""
-    src = tmp_path / "src"
-    src.mkdir()
-    monkeypatch.setattr(registry, "FIGURES", {})
-
-    def make(name: str, **code):
-        mod = fake_figure(src, name, **code)
-        registry.FIGURES[name] = mod
-        return mod
-
-    return make
+from rivervalley.figures import runner  # noqa: E402
 
 
 def one_line_error(capsys, *needles: str) -> str:
@@ -83,18 +59,18 @@ def blocked(request, tmp_path):
 # -- usage errors ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("only", ["", ",", "fake_a,", "fake_a,,fake_b", " "])
-def test_empty_figure_name_is_a_usage_error(only_fakes, tmp_path, capsys, only):
-    only_fakes("fake_a")
-    only_fakes("fake_b")
+def test_empty_figure_name_is_a_usage_error(fakes, tmp_path, capsys, only):
+    fakes("fake_a")
+    fakes("fake_b")
     out = tmp_path / "out"
     assert cli.main(["figures", "--fast", "--only", only, "--out", str(out)]) == 2
     one_line_error(capsys, "empty figure name", "known figures: fake_a, fake_b")
     assert not out.exists()  # nothing rendered, nothing created
 
 
-def test_only_accepts_commas_spaces_and_repeats(only_fakes, tmp_path, capsys):
+def test_only_accepts_commas_spaces_and_repeats(fakes, tmp_path, capsys):
     for name in ("fake_a", "fake_b", "fake_c"):
-        only_fakes(name)
+        fakes(name)
     out = tmp_path / "out"
     assert cli.main(["figures", "--fast", "--only", "fake_c, fake_a", "--only", "fake_a",
                      "--out", str(out)]) == 0
@@ -102,33 +78,33 @@ def test_only_accepts_commas_spaces_and_repeats(only_fakes, tmp_path, capsys):
     assert sorted(p.name for p in out.glob("*.png")) == ["fake_a.png", "fake_c.png"]
 
 
-def test_unknown_figure_is_checked_before_anything_is_created(only_fakes, tmp_path, capsys):
-    only_fakes("fake_a")
+def test_unknown_figure_is_checked_before_anything_is_created(fakes, tmp_path, capsys):
+    fakes("fake_a")
     out = tmp_path / "out"
     assert cli.main(["figures", "--only", "fake_a,nosuch", "--out", str(out)]) == 2
     one_line_error(capsys, "unknown figure 'nosuch'", "known figures: fake_a")
     assert not out.exists()
 
 
-def test_unwritable_out_is_a_usage_error(only_fakes, blocked, capsys):
-    only_fakes("fake_a")
+def test_unwritable_out_is_a_usage_error(fakes, blocked, capsys):
+    fakes("fake_a")
     assert cli.main(["figures", "--fast", "--out", str(blocked)]) == 2
     one_line_error(capsys, f"--out {str(blocked)!r} is not writable")
 
 
-def test_out_that_is_a_file_is_a_usage_error(only_fakes, tmp_path, capsys):
-    only_fakes("fake_a")
+def test_out_that_is_a_file_is_a_usage_error(fakes, tmp_path, capsys):
+    fakes("fake_a")
     (tmp_path / "f").write_text("")
     assert cli.main(["figures", "--fast", "--out", str(tmp_path / "f")]) == 2
     one_line_error(capsys, "is a file, not a folder")
 
 
 @pytest.mark.parametrize("kind", ["under_file", "read_only"])
-def test_unwritable_cache_under_the_working_directory(only_fakes, tmp_path, monkeypatch, capsys,
+def test_unwritable_cache_under_the_working_directory(fakes, tmp_path, monkeypatch, capsys,
                                                       kind):
     """The default cache is relative to the working directory: run from a read-only folder, or
     (for root, whom the mode does not stop) from one where ``.cache`` is a regular file."""
-    only_fakes("fake_a")
+    fakes("fake_a")
     if kind == "under_file":
         cwd = tmp_path / "cwd"
         cwd.mkdir()
@@ -147,8 +123,8 @@ def test_unwritable_cache_under_the_working_directory(only_fakes, tmp_path, monk
     assert (out / "fake_a.png").exists()
 
 
-def test_unwritable_cache_from_the_environment(only_fakes, tmp_path, blocked, monkeypatch, capsys):
-    only_fakes("fake_a")
+def test_unwritable_cache_from_the_environment(fakes, tmp_path, blocked, monkeypatch, capsys):
+    fakes("fake_a")
     monkeypatch.setattr(runner, "CACHE_DIR", blocked)
     monkeypatch.setenv("RIVERVALLEY_CACHE", str(blocked))
     assert cli.main(["figures", "--fast", "--out", str(tmp_path / "out")]) == 2
@@ -201,9 +177,9 @@ def test_snapshot_writes_and_prints_the_file(tmp_path, monkeypatch, capsys):
 # -- internal errors ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("stage", ["compute", "plot", "check"])
-def test_value_error_inside_a_figure_is_internal(only_fakes, tmp_path, capsys, stage):
-    only_fakes("fake_a")
-    only_fakes("fake_b", **{stage: "raise ValueError('a bug inside the figure')"})
+def test_value_error_inside_a_figure_is_internal(fakes, tmp_path, capsys, stage):
+    fakes("fake_a")
+    fakes("fake_b", **{stage: "raise ValueError('a bug inside the figure')"})
     out = tmp_path / "out"
     with pytest.raises(ValueError, match="a bug inside the figure"):
         cli.main(["figures", "--fast", "--only", "fake_a,fake_b", "--out", str(out)])
@@ -212,16 +188,16 @@ def test_value_error_inside_a_figure_is_internal(only_fakes, tmp_path, capsys, s
     assert (out / "fake_a.png").exists() and not (out / "fake_b.png").exists()
 
 
-def test_failed_check_is_status_1_without_traceback(only_fakes, tmp_path, capsys):
-    only_fakes("fake_a", check="assert False, 'the claim does not hold'")
+def test_failed_check_is_status_1_without_traceback(fakes, tmp_path, capsys):
+    fakes("fake_a", check="assert False, 'the claim does not hold'")
     assert cli.main(["figures", "--fast", "--out", str(tmp_path / "out")]) == 1
     captured = capsys.readouterr()
     assert "CHECK FAILED: the claim does not hold" in captured.out
     assert captured.err == ""
 
 
-def test_ctrl_c_is_one_line_and_status_130(only_fakes, tmp_path, capsys):
-    only_fakes("fake_a", compute="raise KeyboardInterrupt")
+def test_ctrl_c_is_one_line_and_status_130(fakes, tmp_path, capsys):
+    fakes("fake_a", compute="raise KeyboardInterrupt")
     assert cli.main(["figures", "--fast", "--out", str(tmp_path / "out")]) == 130
     one_line_error(capsys, "rivervalley figures: interrupted")
 

@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from rivervalley.figures import registry, runner  # noqa: E402
+from rivervalley.figures import runner  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -122,30 +122,6 @@ def child_command(tmp_path: Path, mods, argv: list[str]) -> list[str]:
 
 def child_env(cache: Path) -> dict:
     return dict(os.environ, RIVERVALLEY_CACHE=str(cache), MPLBACKEND="Agg")
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    d = tmp_path / "cache"
-    monkeypatch.setattr(runner, "CACHE_DIR", d)
-    monkeypatch.setenv("RIVERVALLEY_CACHE", str(d))
-    return d
-
-
-@pytest.fixture
-def fakes(tmp_path, monkeypatch, cache):
-    """``fakes(name, **code)`` registers a fake figure; the registry holds only these (a run that
-    wrongly renders "every figure" renders the fakes, in milliseconds)."""
-    src = tmp_path / "src"
-    src.mkdir()
-    monkeypatch.setattr(registry, "FIGURES", {})
-
-    def make(name: str, **code):
-        mod = fake_figure(src, name, **code)
-        registry.FIGURES[name] = mod
-        return mod
-
-    return make
 
 
 def manifest(out: Path) -> dict:

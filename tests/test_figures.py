@@ -27,14 +27,6 @@ from rivervalley import cli  # noqa: E402
 from rivervalley.figures import registry, runner  # noqa: E402
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    d = tmp_path / "cache"
-    monkeypatch.setattr(runner, "CACHE_DIR", d)
-    monkeypatch.setenv("RIVERVALLEY_CACHE", str(d))
-    return d
-
-
 @pytest.mark.parametrize("name", list(registry.FIGURES))
 def test_figure_fast(name, tmp_path, cache):
     mod = registry.FIGURES[name]
