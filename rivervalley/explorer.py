@@ -9,7 +9,7 @@ Controls: peak LR, warmup, decay fraction, decay shape, schedule family (constan
 WSD-S / cyclic cosine), gradient-noise level sigma, hill sharpness lambda, river meander amplitude
 and the seed. Panels, updated live: the valley's contour with the SGD trajectory coloured by its
 learning rate; the loss curve split into its river and hill parts with the theory prediction of
-THEORY.md §4 (:func:`rivervalley.theory.predict`'s recursion); the learning-rate schedule with the
+THEORY.md §4 (:func:`rivervalley.theory.expected_trajectory`'s recursion); the learning-rate schedule with the
 stability limit 2/lambda.
 
 No recompilation when a control moves: every value enters ONE jitted program as a traced array.
@@ -168,7 +168,7 @@ def _frame_impl(valley, schedule, noise, key, *, num_steps: int, stride: int):
     table = _Table(lrs)
     traj = dynamics.run_scan(valley, x0, table, key, num_steps=num_steps, noise=noise,
                              record_every=stride)
-    us, rivers, hills, _ = theory.predict_arrays(valley, lrs[:-1], noise, x0)
+    us, rivers, hills, _ = theory.moment_recursion(valley, lrs[:-1], noise, x0)
     idx = jnp.asarray(np.unique(np.r_[np.arange(0, num_steps + 1, stride), num_steps]))
     # contour grid around the part of the run that stayed finite
     xs = traj.params
@@ -179,8 +179,8 @@ def _frame_impl(valley, schedule, noise, key, *, num_steps: int, stride: int):
     span = jnp.maximum(u_hi - u_lo, 1.0)
     u_lo, u_hi = u_lo - 0.08 * span, u_hi + 0.08 * span
     gu = jnp.linspace(u_lo, u_hi, GRID)
-    course = valley.course(gu[:, None])[:, 0]
-    v_half = jnp.maximum(jnp.max(jnp.abs(v - valley.course(u[:, None])[:, 0])),
+    course = valley.course_at(gu[:, None])[:, 0]
+    v_half = jnp.maximum(jnp.max(jnp.abs(v - valley.course_at(u[:, None])[:, 0])),
                          3.0 / jnp.sqrt(valley.sharpness[0]))
     v_half = jnp.minimum(v_half, 50.0)
     v_lo = jnp.minimum(jnp.min(course), jnp.min(v)) - 1.2 * v_half

@@ -110,7 +110,7 @@ class RiverValley:
     alpha: Array
     rotation: Array | None = None
     profile: str = field(default="softplus", metadata=dict(static=True))
-    course_kind: str = field(default="straight", metadata=dict(static=True))
+    course: str = field(default="straight", metadata=dict(static=True))
     varying: bool = field(default=False, metadata=dict(static=True))
 
     # -- geometry -------------------------------------------------------------------------
@@ -179,9 +179,9 @@ class RiverValley:
             return -self.slope * u
         raise ValueError(f"profile={self.profile!r} is unknown; known profiles: {PROFILES}")
 
-    def course(self, u: Array) -> Array:
+    def course_at(self, u: Array) -> Array:
         """c(u) = A sin(k u) (0 for a straight river), shape (d-1,)."""
-        if self.course_kind == "straight":
+        if self.course == "straight":
             return jnp.zeros_like(self.amplitude) * u
         return self.amplitude * jnp.sin(self.wavenumber * u)
 
@@ -193,7 +193,7 @@ class RiverValley:
 
     def _parts(self, x: Array) -> tuple[Array, Array]:
         z = self.to_local(x)
-        if self.course_kind == "straight" and not self.varying:
+        if self.course == "straight" and not self.varying:
             # Separable valley: evaluate per coordinate with masks instead of slicing out u.
             # Inside a vmapped scan, slicing a scalar out of x and padding its gradient back
             # costs ~5x the whole step once noise is added (see benchmarks/bench_sweep.py).
@@ -203,7 +203,7 @@ class RiverValley:
                                       0.0))
             return river, 0.5 * jnp.sum(lam * z * z)
         u, v = z[0], z[1:]
-        delta = v - self.course(u)
+        delta = v - self.course_at(u)
         return self.river_profile(u), 0.5 * jnp.sum(self.hill_sharpness(u) * delta**2)
 
     # -- the problem protocol -------------------------------------------------------------
@@ -230,12 +230,12 @@ class RiverValley:
     def river_point(self, x: Array) -> Array:
         """Phi(x) = Q (u, c(u)): the point of the reference river at the same u."""
         u = self.river_coordinate(x)
-        return self.to_world(jnp.concatenate([u[None], self.course(u)]))
+        return self.to_world(jnp.concatenate([u[None], self.course_at(u)]))
 
     def hill_offset(self, x: Array) -> Array:
         """delta = v - c(u), shape (d-1,): the displacement across the river."""
         z = self.to_local(x)
-        return z[1:] - self.course(z[0])
+        return z[1:] - self.course_at(z[0])
 
     def river_loss(self, x: Array) -> Array:
         """R(x) = f(u)."""
@@ -248,7 +248,7 @@ class RiverValley:
     def init_params(self, u0: float = 0.0) -> Array:
         """The river point at u = u0 (default x0 = (0, c(0)) = origin for a straight river)."""
         u = jnp.asarray(u0, _float())
-        return self.to_world(jnp.concatenate([u[None], self.course(u)]))
+        return self.to_world(jnp.concatenate([u[None], self.course_at(u)]))
 
     # -- derived quantities ---------------------------------------------------------------
     def river_gradient(self, u: Array) -> Array:
@@ -265,7 +265,7 @@ class RiverValley:
         O(|f'| / lambda).
         """
         def floor_at(u):
-            z0 = jnp.concatenate([u[None], self.course(u)])
+            z0 = jnp.concatenate([u[None], self.course_at(u)])
             loss_local = lambda z: self.loss(self.to_world(z))
 
             def newton(z, _):
@@ -369,7 +369,7 @@ def river_valley(dim: int = 2, *, profile: str = "softplus", sharpness=20.0, amp
                        sharpening=jnp.asarray(sharpening, _float()),
                        slope=jnp.asarray(slope, _float()),
                        alpha=jnp.asarray(alpha, _float()), rotation=rotation, profile=profile,
-                       course_kind=course, varying=bool(varying))
+                       course=course, varying=bool(varying))
 
 
 def standard_toy(**overrides) -> RiverValley:

@@ -160,7 +160,7 @@ def _river_line(landscape, xlim, num):
 
         us = jnp.linspace(*xlim, num, dtype=jnp.float32)
         pts = np.asarray(jax.vmap(lambda u: landscape.to_world(
-            jnp.concatenate([u[None], landscape.course(u)])))(us))
+            jnp.concatenate([u[None], landscape.course_at(u)])))(us))
         return pts[:, 0], pts[:, 1]
     return None
 

@@ -15,7 +15,7 @@ For SGD x_{t+1} = x_t - eta_t (grad L(x_t) + xi_t) on a river valley:
 Example:
     >>> import rivervalley as rv
     >>> valley, noise = rv.landscapes.standard_toy(), rv.noise.hill_only(1.0)
-    >>> p = rv.theory.predict(valley, rv.schedules.constant(0.06), num_steps=4000, noise=noise)
+    >>> p = rv.theory.expected_trajectory(valley, rv.schedules.constant(0.06), num_steps=4000, noise=noise)
     >>> print(round(float(p.hill_loss[-1]), 4), round(steady_state_hill_loss(0.06, 20.0, 1.0), 4))
     0.0375 0.0375
 """
@@ -199,7 +199,7 @@ def relaxation_steps(learning_rate: float, sharpness: float) -> float:
     return float(out) if np.ndim(out) == 0 else out
 
 
-class Prediction(NamedTuple):
+class ExpectedTrajectory(NamedTuple):
     """Predicted expected losses, aligned with a Trajectory (same record steps)."""
 
     steps: np.ndarray
@@ -222,9 +222,9 @@ def _noise_parts(noise: Any, landscape: Any, dtype) -> tuple[Array, Array, bool]
     return hv, rv_, scaled
 
 
-def predict_arrays(landscape: Any, lrs: Array, noise: Any, x0: Array
+def moment_recursion(landscape: Any, lrs: Array, noise: Any, x0: Array
                    ) -> tuple[Array, Array, Array, Array]:
-    """The traceable core of :func:`predict`, for use inside your own ``jit`` / ``vmap`` / ``grad``.
+    """The traceable core of :func:`expected_trajectory`, for use inside your own ``jit`` / ``vmap`` / ``grad``.
 
     Args:
         landscape: a :class:`~rivervalley.landscapes.RiverValley`.
@@ -239,7 +239,7 @@ def predict_arrays(landscape: Any, lrs: Array, noise: Any, x0: Array
     dtype = lrs.dtype
     z0 = landscape.to_local(jnp.asarray(x0, dtype))
     u0 = z0[0]
-    delta0 = z0[1:] - landscape.course(u0)
+    delta0 = z0[1:] - landscape.course_at(u0)
     if np.shape(x0) != (_landscape_dim(landscape),):  # shapes are static: checked when traced
         _check_x0(landscape, x0)
     hill_var, river_var, scaled = _noise_parts(noise, landscape, dtype)
@@ -273,8 +273,10 @@ def predict_arrays(landscape: Any, lrs: Array, noise: Any, x0: Array
             jnp.concatenate([vs, last[3][None]]))
 
 
-def predict(landscape: Any, schedule: Callable | Array, *, num_steps: int, noise: Any = None,
-            x0: Array | None = None, record_every: int = 1, dtype=None) -> Prediction:
+def expected_trajectory(landscape: Any, schedule: Callable | Array, *, num_steps: int,
+                        noise: Any = None,
+                        x0: Array | None = None, record_every: int = 1,
+                        dtype=None) -> ExpectedTrajectory:
     """The predicted expected loss of SGD under ``schedule`` (THEORY.md §4), split into parts.
 
     Records at steps 0, k, 2k, ..., num_steps, like :func:`rivervalley.simulate`.
@@ -290,7 +292,7 @@ def predict(landscape: Any, schedule: Callable | Array, *, num_steps: int, noise
         dtype: float dtype (float64 inside ``jax.enable_x64(True)`` for exact comparisons).
 
     Returns:
-        A :class:`Prediction`.
+        A :class:`ExpectedTrajectory`.
     """
     num_steps = check_int("num_steps", num_steps, lo=1)
     record_every = check_int("record_every", record_every, lo=1)
@@ -303,12 +305,12 @@ def predict(landscape: Any, schedule: Callable | Array, *, num_steps: int, noise
     x0 = landscape.init_params() if x0 is None else x0
     _check_x0(landscape, x0)
     _check_noise(noise, landscape)
-    us, rivers, hills, vs = jax.jit(predict_arrays)(landscape, lrs, noise, x0)
+    us, rivers, hills, vs = jax.jit(moment_recursion)(landscape, lrs, noise, x0)
     idx = np.unique(np.concatenate([np.arange(0, num_steps + 1, record_every), [num_steps]]))
     lr_full = jnp.concatenate([lrs, learning_rates(schedule, 1, start_step=num_steps,
                                                    dtype=lrs.dtype)
                                if callable(schedule) else lrs[-1:]])
-    return Prediction(steps=idx, lr=lr_full[idx], loss=(rivers + hills)[idx],
+    return ExpectedTrajectory(steps=idx, lr=lr_full[idx], loss=(rivers + hills)[idx],
                       river_loss=rivers[idx], hill_loss=hills[idx], river_coordinate=us[idx],
                       river_time=river_time(lrs)[idx], hill_second_moment=vs[idx])
 
@@ -397,7 +399,7 @@ def best_wsd(landscape: Any, noise: Any, num_steps: int, *, peak_value: float,
     def finals(batch):
         def one(s):
             lrs = jax.vmap(s)(jnp.arange(num_steps))
-            _, rivers, hills, _ = predict_arrays(landscape, lrs, noise, x0)
+            _, rivers, hills, _ = moment_recursion(landscape, lrs, noise, x0)
             return rivers[-1] + hills[-1]
         return jax.vmap(one)(batch)
 
@@ -433,13 +435,13 @@ def optimize_schedule(landscape: Any, noise: Any, num_steps: int, *, peak_value:
                       init_ratio: float = 0.5) -> OptimizedSchedule:
     """Minimize the predicted final loss over every eta_t in [0, peak_value].
 
-    The objective is E L_T of :func:`predict` (float64); JAX differentiates it through the exact
+    The objective is E L_T of :func:`expected_trajectory` (float64); JAX differentiates it through the exact
     recursion with respect to all T learning rates, and L-BFGS-B (scipy) handles the box
     constraints 0 <= eta_t <= peak_value. On the standard toy it finds a WSD shape: flat at the
     bound, then a short decay whose tail follows the harmonic law eta_t ~ c / (lambda (T - t)).
 
     Args:
-        landscape, noise, x0: as in :func:`predict`.
+        landscape, noise, x0: as in :func:`expected_trajectory`.
         num_steps: T.
         peak_value: the upper bound of every eta_t (keep it below the stability limit).
         iterations: L-BFGS-B iterations (the result keeps improving slowly past 300).
@@ -474,7 +476,7 @@ def optimize_schedule(landscape: Any, noise: Any, num_steps: int, *, peak_value:
         x0 = jnp.asarray(x0, jnp.float64)
 
         def final_loss(lrs):
-            _, rivers, hills, _ = predict_arrays(landscape, lrs, noise, x0)
+            _, rivers, hills, _ = moment_recursion(landscape, lrs, noise, x0)
             return rivers[-1] + hills[-1]
 
         value_and_grad = jax.jit(jax.value_and_grad(final_loss))
@@ -498,5 +500,5 @@ def optimize_schedule(landscape: Any, noise: Any, num_steps: int, *, peak_value:
 
 
 __all__ = ["learning_rates", "river_time", "hill_moments", "steady_state_hill_loss",
-           "relaxation_steps", "Prediction", "predict", "greedy_schedule", "OptimizedSchedule",
-           "optimize_schedule", "best_wsd", "predict_arrays"]
+           "relaxation_steps", "ExpectedTrajectory", "expected_trajectory", "greedy_schedule", "OptimizedSchedule",
+           "optimize_schedule", "best_wsd", "moment_recursion"]

@@ -115,7 +115,7 @@ def test_monte_carlo_matches_the_second_moment_recursion(name):
         res = rv.sweep(v, x0, sched, num_steps=600, seeds=4096, noise=HILL,
                        key=jax.random.key(7), record_every=50)
         hill = np.asarray(res.trajectory.hill_loss)[:, 0]
-        pred = theory.predict(v, sched, num_steps=600, noise=HILL, x0=x0, record_every=50)
+        pred = theory.expected_trajectory(v, sched, num_steps=600, noise=HILL, x0=x0, record_every=50)
     mean, sem = hill.mean(0), hill.std(0, ddof=1) / np.sqrt(hill.shape[0])
     z = np.abs(mean - np.asarray(pred.hill_loss))[1:] / sem[1:]
     assert z.max() < 4.0, z

@@ -89,7 +89,7 @@ def test_control_changes_the_right_panels(fresh, control, value, context, change
 
 
 def test_panels_match_the_library(fresh):
-    """The LR line is the schedule factory's, the theory line is theory.predict's, and the SGD
+    """The LR line is the schedule factory's, the theory line is theory.expected_trajectory's, and the SGD
     curves are rv.simulate's with the same key (the explorer adds nothing of its own)."""
     ex = fresh
     ex.set(peak_value=0.05, decay_fraction=0.3, decay_shape="square", seed=4, sharpness=30.0)
@@ -99,7 +99,7 @@ def test_panels_match_the_library(fresh):
     valley = rv.landscapes.standard_toy(sharpness=30.0, amplitude=0.0,
                                         wavenumber=E.WAVENUMBER)
     noise = rv.noise.hill_only(1.0)
-    pred = rv.theory.predict(valley, sched, num_steps=N, noise=noise)
+    pred = rv.theory.expected_trajectory(valley, sched, num_steps=N, noise=noise)
     np.testing.assert_allclose(ex.lines["theory"].get_ydata(), np.asarray(pred.loss), rtol=1e-4)
     np.testing.assert_allclose(ex.lines["theory_river"].get_ydata(),
                                np.asarray(pred.river_loss), rtol=1e-4)

@@ -92,7 +92,7 @@ def test_valley_floor_straight_and_meandering():
         cos = jnp.abs(jnp.sum(g * vecs[:, :, 0], axis=1)) / jnp.linalg.norm(g, axis=1)
         assert float(cos.min()) > 1 - 1e-8
         # and it sits O(|f'|/lambda) away from the reference river
-        gap = np.abs(np.asarray(floor[:, 1] - m.course(floor[:, 0])))
+        gap = np.abs(np.asarray(floor[:, 1] - m.course_at(floor[:, 0])))
         assert 1e-4 < gap.max() < 0.1
 
 

@@ -37,14 +37,14 @@ def test_predict_refuses_an_x0_of_the_wrong_shape():
     for bad in (jnp.array([0, .5, .5]), jnp.array([0.5]), jnp.zeros((1, 2))):
         with pytest.raises(ValueError, match=r"x0=.* has shape .*; this 2-D valley takes points "
                                              r"of shape \(2,\)"):
-            th.predict(TOY, S.constant(0.01), num_steps=3, x0=bad)
+            th.expected_trajectory(TOY, S.constant(0.01), num_steps=3, x0=bad)
     with pytest.raises(ValueError, match=r"x0=\[0.0, nan\] must be finite"):
-        th.predict(TOY, S.constant(0.01), num_steps=3, x0=jnp.array([0.0, NAN]))
+        th.expected_trajectory(TOY, S.constant(0.01), num_steps=3, x0=jnp.array([0.0, NAN]))
     # the traceable core checks the (static) shape too, inside jit
     with pytest.raises(ValueError, match=r"x0=<traced> has shape \(3,\)"):
-        jax.jit(th.predict_arrays)(TOY, jnp.full(3, 0.01), None, jnp.array([0, .5, .5]))
+        jax.jit(th.moment_recursion)(TOY, jnp.full(3, 0.01), None, jnp.array([0, .5, .5]))
     # the right shape: hill loss 1/2 * 20 * 0.5^2 = 2.5, exact in binary (no rounding on the way)
-    p = th.predict(TOY, S.constant(0.01), num_steps=3, x0=jnp.array([0.0, 0.5]))
+    p = th.expected_trajectory(TOY, S.constant(0.01), num_steps=3, x0=jnp.array([0.0, 0.5]))
     assert float(p.hill_loss[0]) == 2.5
 
 
@@ -53,13 +53,13 @@ def test_predict_refuses_an_lr_array_of_another_length():
     for n in (10, 101):
         with pytest.raises(ValueError, match=rf"schedule has shape \({n},\); num_steps=100 needs "
                                              r"an array of exactly 100 learning rates"):
-            th.predict(TOY, np.full(n, .05), num_steps=100, noise=HILL)
+            th.expected_trajectory(TOY, np.full(n, .05), num_steps=100, noise=HILL)
     with pytest.raises(ValueError, match=r"schedule holds 10 learning rates; steps 0 \.\. 99"):
         th.learning_rates(np.full(10, .05), 100)
     np.testing.assert_array_equal(th.learning_rates(np.arange(5.0), 2, start_step=3), [3.0, 4.0])
     # exactly num_steps: the same prediction as the schedule (the same float32 LRs)
-    a = th.predict(TOY, np.full(100, .05, np.float32), num_steps=100, noise=HILL)
-    b = th.predict(TOY, S.constant(.05), num_steps=100, noise=HILL)
+    a = th.expected_trajectory(TOY, np.full(100, .05, np.float32), num_steps=100, noise=HILL)
+    b = th.expected_trajectory(TOY, S.constant(.05), num_steps=100, noise=HILL)
     np.testing.assert_array_equal(a.loss, b.loss)
 
 
@@ -68,20 +68,20 @@ def test_noise_of_the_wrong_length_is_named():
     bad = N.hill_only(jnp.ones(3))
     msg = r"sigma=\[1.0, 1.0, 1.0\] has shape \(3,\); a 2-D valley takes a scalar or one sigma "
     with pytest.raises(ValueError, match=msg):
-        th.predict(TOY, S.constant(0.01), num_steps=3, noise=bad)
+        th.expected_trajectory(TOY, S.constant(0.01), num_steps=3, noise=bad)
     with pytest.raises(ValueError, match=msg):  # drawn by the engine: raised when traced
         jax.jit(lambda t: bad.sample(KEY, t, TOY, jnp.zeros(2)))(0)
     with pytest.raises(ValueError, match=r"sigma=.* has shape \(2,\); the theory of Isotropic "
                                          r"noise needs one sigma for every direction"):
-        th.predict(TOY, S.constant(0.01), num_steps=3, noise=N.isotropic(jnp.ones(2)))
+        th.expected_trajectory(TOY, S.constant(0.01), num_steps=3, noise=N.isotropic(jnp.ones(2)))
     with pytest.raises(ValueError, match=r"sigma=.* has shape \(3,\), which does not fit "
                                          r"parameters of shape \(2,\)"):
         N.isotropic(jnp.ones(3)).sample(KEY, 0, TOY, jnp.zeros(2))
     with pytest.raises(TypeError, match="noise=.* must be None or a rivervalley.noise model"):
-        th.predict(TOY, S.constant(0.01), num_steps=3, noise=object())
+        th.expected_trajectory(TOY, S.constant(0.01), num_steps=3, noise=object())
     # the right lengths still work, and a per-direction sigma enters the prediction
     v3 = rv.landscapes.river_valley(3, sharpness=[10.0, 40.0], profile="linear")
-    p = th.predict(v3, S.constant(0.01), num_steps=400, noise=N.hill_only([1.0, 2.0]))
+    p = th.expected_trajectory(v3, S.constant(0.01), num_steps=400, noise=N.hill_only([1.0, 2.0]))
     want = sum(th.steady_state_hill_loss(0.01, lam, s2) for lam, s2 in ((10.0, 1.0), (40.0, 4.0)))
     # float32 recursion at its fixed point (transients (1 - 0.1)^800 are gone): the per-step
     # rounding delta <= 4 u of V settles at delta / (1 - a^2) with a = 1 - eta lambda = 0.9 for
@@ -146,12 +146,12 @@ def test_init_params_with_a_scale_needs_a_key(data8):
     (lambda: th.hill_moments(jnp.full(3, .05), 10.0, -1.0), r"noise_var=-1.0 is outside"),
     (lambda: th.hill_moments(jnp.full(3, NAN), 10.0, 1.0), r"lrs=\[nan, nan, nan\] must be finite"),
     # theory: predict and the optimizers
-    (lambda: th.predict(TOY, S.constant(0.1), num_steps=True), r"num_steps=True is outside"),
-    (lambda: th.predict(TOY, S.constant(0.1), num_steps=5, record_every=0), r"record_every=0"),
-    (lambda: th.predict(TOY, np.full(5, -0.1), num_steps=5), r"schedule=.* is outside the valid "
+    (lambda: th.expected_trajectory(TOY, S.constant(0.1), num_steps=True), r"num_steps=True is outside"),
+    (lambda: th.expected_trajectory(TOY, S.constant(0.1), num_steps=5, record_every=0), r"record_every=0"),
+    (lambda: th.expected_trajectory(TOY, np.full(5, -0.1), num_steps=5), r"schedule=.* is outside the valid "
                                                              r"range \[0, inf\) \(learning rates"),
-    (lambda: th.predict(TOY, np.full(5, NAN), num_steps=5), r"schedule=.* must be finite"),
-    (lambda: th.predict(TOY, lambda t: jnp.where(t < 3, 0.1, jnp.nan), num_steps=5),
+    (lambda: th.expected_trajectory(TOY, np.full(5, NAN), num_steps=5), r"schedule=.* must be finite"),
+    (lambda: th.expected_trajectory(TOY, lambda t: jnp.where(t < 3, 0.1, jnp.nan), num_steps=5),
      r"schedule=\[0.1.*, nan, nan\] must be finite"),
     (lambda: th.optimize_schedule(TOY, HILL, 10, peak_value=0.05, init=np.full(10, NAN)),
      r"init=.* must be finite"),
@@ -217,9 +217,9 @@ def test_model_validation(data8, call, match):
 
 def test_wrong_kinds_of_object_are_type_errors():
     with pytest.raises(TypeError, match=r"schedule='0.05' must be a step -> lr function"):
-        th.predict(TOY, "0.05", num_steps=5)
+        th.expected_trajectory(TOY, "0.05", num_steps=5)
     with pytest.raises(TypeError, match=r"landscape=.* must be a river valley"):
-        th.predict(object(), S.constant(0.1), num_steps=5)
+        th.expected_trajectory(object(), S.constant(0.1), num_steps=5)
     with pytest.raises(TypeError, match=r"data=.* must be a BigramData"):
         bg.predicted_plateau(object(), 1.0, 8)
     with pytest.raises(TypeError, match=r"data=.* must be a BigramData"):

@@ -15,7 +15,7 @@ HILL = rv.noise.hill_only(1.0)
 
 def _predict(schedule, num_steps=4000, **kw):
     with jax.enable_x64(True):
-        return th.predict(TOY, schedule, num_steps=num_steps, noise=HILL, dtype=jnp.float64, **kw)
+        return th.expected_trajectory(TOY, schedule, num_steps=num_steps, noise=HILL, dtype=jnp.float64, **kw)
 
 
 def test_reference_values_of_theory_md():
@@ -47,7 +47,7 @@ def test_linear_river_prediction_is_exact_for_loss_scaled_noise():
         sched = S.wsd(0.05, 400, decay=0.3)
         res = rv.sweep(v, x0, sched, num_steps=400, seeds=4096, noise=noise,
                        key=jax.random.key(3), record_every=40)
-        pred = th.predict(v, sched, num_steps=400, noise=noise, x0=x0, record_every=40)
+        pred = th.expected_trajectory(v, sched, num_steps=400, noise=noise, x0=x0, record_every=40)
     loss = np.asarray(res.trajectory.loss)[:, 0]
     z = np.abs(loss.mean(0) - np.asarray(pred.loss)) / (loss.std(0, ddof=1) / 64.0 + 1e-15)
     assert z[1:].max() < 4.0, z
@@ -145,7 +145,7 @@ def test_optimized_schedule_is_wsd_shaped_and_beats_wsd():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: th.predict(TOY, S.constant(0.1), num_steps=0), "num_steps=0"),
+    (lambda: th.expected_trajectory(TOY, S.constant(0.1), num_steps=0), "num_steps=0"),
     (lambda: th.steady_state_hill_loss(0.2, 20.0, 1.0), "outside \\(0, 2\\)"),
     (lambda: th.optimize_schedule(TOY, HILL, 10, peak_value=-1.0), "peak_value=-1.0"),
     (lambda: th.optimize_schedule(TOY, HILL, 10, peak_value=0.1, init="cosine"), "init='cosine'"),

@@ -49,7 +49,7 @@ def compute(config: Config, key: jax.Array) -> dict:
 
     fr = np.geomspace(*c.frac_range, c.theory_fractions)
     lrs = jax.vmap(lambda s: jax.vmap(s)(jnp.arange(T)))(batch(fr))
-    final = jax.vmap(lambda row: theory.predict(valley, row, num_steps=T, noise=nz,
+    final = jax.vmap(lambda row: theory.expected_trajectory(valley, row, num_steps=T, noise=nz,
                                                 record_every=T).loss[-1])(lrs)
     th = np.asarray(final).reshape(len(shapes), fr.size)
     sf = np.asarray(c.sim_fractions)

@@ -42,7 +42,7 @@ def compute(config: Config, key: jax.Array) -> dict:
     tr = res.trajectory
     loss = np.asarray(tr.loss)[:, 0]
     with jax.enable_x64(True):
-        p = theory.predict(valley, sched, num_steps=c.num_steps, noise=nz,
+        p = theory.expected_trajectory(valley, sched, num_steps=c.num_steps, noise=nz,
                            record_every=c.record_every, dtype=np.float64)
     return {
         "steps": np.asarray(tr.steps),

@@ -49,7 +49,7 @@ def compute(config: Config, key: jax.Array) -> dict:
     out = {"steps": np.arange(T), "peak_value": np.asarray(c.peak_value)}
     with jax.enable_x64(True):
         for name, lrs in (("optimized", opt.lrs), ("wsd", wsd), ("greedy", greedy)):
-            p = theory.predict(valley, np.asarray(lrs, np.float64), num_steps=T, noise=nz,
+            p = theory.expected_trajectory(valley, np.asarray(lrs, np.float64), num_steps=T, noise=nz,
                                record_every=T, dtype=np.float64)
             out[f"{name}_lr"] = np.asarray(lrs, np.float64)
             out[f"{name}_final"] = np.asarray(float(p.loss[-1]))

@@ -54,7 +54,7 @@ def compute(config: Config, key: jax.Array) -> dict:
     lrs = jax.vmap(lambda s: jax.vmap(s)(jnp.arange(T)))(batch)
     th_b, th_a = [], []
     for row in np.asarray(lrs):
-        p = theory.predict(valley, jnp.asarray(row), num_steps=T, noise=nz,
+        p = theory.expected_trajectory(valley, jnp.asarray(row), num_steps=T, noise=nz,
                            record_every=c.record_every)
         pw = (p.steps >= 0.75 * d0) & (p.steps <= d0)
         th_b.append(float(np.asarray(p.loss)[pw].mean()))

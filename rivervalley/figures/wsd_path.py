@@ -42,7 +42,7 @@ def compute(config: Config, key: jax.Array) -> dict:
     hill = noise.hill_only(c.sigma)
     sched = schedules.wsd(c.peak_value, c.num_steps, decay=c.decay)
     tr = simulate(valley, jnp.zeros(2), sched, num_steps=c.num_steps, noise=hill, key=key)
-    pred = theory.predict(valley, sched, num_steps=c.num_steps, noise=hill)
+    pred = theory.expected_trajectory(valley, sched, num_steps=c.num_steps, noise=hill)
     xy = np.asarray(tr.params)
     zoom = int(0.6 * c.num_steps)  # the left panel shows the last 40%: stable end, then decay
     span = float(np.abs(xy[zoom:, 1]).max()) * 1.1
