@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -372,12 +372,33 @@ def river_valley(dim: int = 2, *, profile: str = "softplus", sharpness=20.0, amp
                        course=course, varying=bool(varying))
 
 
-def standard_toy(**overrides) -> RiverValley:
-    """THEORY.md's standard toy: 2-D, softplus river, straight course, lambda = 20.
+class ToySetup(NamedTuple):
+    """The numbers of THEORY.md's standard toy, in one place (figures, notebooks and tests read
+    them from here instead of retyping them)."""
 
-    Pair it with ``rv.noise.HillOnly(1.0)``, x0 = (0, 0), peak LR 0.06 and 4000 steps.
+    #: lambda, the hill curvature.
+    sharpness: float = 20.0
+    #: sigma, the hill-only noise standard deviation (``rv.noise.hill_only(sigma)``).
+    sigma: float = 1.0
+    #: The peak learning rate (eta lambda = 1.2: the hill offset bounces, well inside 2 / lambda).
+    peak_value: float = 0.06
+    #: The run length T.
+    num_steps: int = 4000
+
+
+#: The standard toy's setup: ``standard_toy()`` with ``noise.hill_only(STANDARD_TOY.sigma)``,
+#: x0 = (0, 0), ``STANDARD_TOY.peak_value`` and ``STANDARD_TOY.num_steps``.
+STANDARD_TOY = ToySetup()
+
+
+def standard_toy(**overrides) -> RiverValley:
+    """THEORY.md's standard toy: 2-D, softplus river, straight course, lambda = 20
+    (:data:`STANDARD_TOY` holds its noise, peak LR and length).
+
+    >>> float(standard_toy().sharpness[0]) == STANDARD_TOY.sharpness
+    True
     """
-    kwargs = dict(dim=2, profile="softplus", sharpness=20.0)
+    kwargs = dict(dim=2, profile="softplus", sharpness=STANDARD_TOY.sharpness)
     kwargs.update(overrides)
     return river_valley(**kwargs)
 
@@ -446,5 +467,6 @@ def check_stable(landscape: RiverValley, peak_value: float) -> None:
                          f"{limit:.4g}: GD on the sharpest hill diverges (eta*lambda >= 2)")
 
 
-__all__ = ["PROFILES", "COURSES", "RiverValley", "river_valley", "standard_toy", "valley", "random_rotation",
+__all__ = ["PROFILES", "COURSES", "RiverValley", "river_valley", "ToySetup", "STANDARD_TOY",
+           "standard_toy", "valley", "random_rotation",
            "stability_limit", "check_stable"]
