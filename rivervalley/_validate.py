@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 __all__ = ["is_traced", "fmt", "check_real", "check_int", "check_seeds", "check_key",
-           "SEED_MAX"]
+           "check_choice", "check_scalar", "check_shape", "check_broadcasts", "SEED_MAX"]
 
 #: The largest seed accepted: ``jax.random.key`` keeps the low 32 bits of a seed (with x64 off)
 #: so two seeds that differ by 2**32 would give the same stream.
@@ -190,3 +190,65 @@ def check_key(name: str, key: Any) -> None:
     if dtype is not None and dtype == np.uint32 and np.shape(key)[-1:] == (2,):
         return
     raise ValueError(f"{name}={fmt(key)} is not a PRNG key: pass {name}=jax.random.key(seed)")
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...], *, what: str = "") -> str:
+    """``value`` is one of the strings ``choices``; returns it.
+
+    >>> check_choice("profile", "cubic", ("softplus", "power"), what="river profiles")
+    Traceback (most recent call last):
+    ...
+    ValueError: profile='cubic' is unknown; known river profiles: softplus, power
+    """
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}={value!r} is unknown; known {what or 'values'}: "
+                         f"{', '.join(choices)}")
+    return value
+
+
+def check_scalar(name: str, value: Any) -> None:
+    """``value`` has shape () (a number or a 0-d array; tracers too: shapes are static).
+
+    >>> check_scalar("slope", [0.1, 0.2])
+    Traceback (most recent call last):
+    ...
+    ValueError: slope=[0.1, 0.2] must be a scalar, not shape (2,)
+    """
+    if np.ndim(value) != 0:
+        raise ValueError(f"{name}={fmt(value)} must be a scalar, not shape {np.shape(value)}")
+
+
+def check_shape(name: str, value: Any, shapes: tuple[tuple[int, ...], ...], *, what: str) -> None:
+    """``value``'s shape is one of ``shapes`` (static, so tracers are checked too); ``what``
+    says what the allowed shapes mean.
+
+    >>> check_shape("sharpness", [1.0, 2.0], ((), (1,)), what="expected () or (1,)")
+    Traceback (most recent call last):
+    ...
+    ValueError: sharpness=[1.0, 2.0] has shape (2,); expected () or (1,)
+    """
+    shape = tuple(np.shape(value))
+    if shape not in shapes:
+        raise ValueError(f"{name}={fmt(value)} has shape {shape}; {what}")
+
+
+def check_broadcasts(name: str, value: Any, params: Any) -> None:
+    """``value`` multiplies every leaf of the pytree ``params`` without changing its shape
+    (shapes are static: this runs once when a step is traced).
+
+    >>> import numpy as np
+    >>> check_broadcasts("sigma", np.ones(3), np.zeros(2))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: sigma=[1.0, 1.0, 1.0] has shape (3,), which does not fit parameters of shape (2,)...
+    """
+    for leaf in jax.tree_util.tree_leaves(params):
+        shape = tuple(np.shape(leaf))
+        try:
+            ok = np.broadcast_shapes(np.shape(value), shape) == shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{name}={fmt(value)} has shape {np.shape(value)}, which does not fit "
+                             f"parameters of shape {shape}: use a scalar or a shape that "
+                             "broadcasts to the parameters")

@@ -99,12 +99,12 @@ class TorchLambda:
 
 def _default_peak(schedule: Any) -> float:
     d = schedule.describe()
-    if isinstance(d.get("peak_value", d.get("value")), list):
+    if isinstance(d.get("peak_value"), list):
         raise ValueError("a batch of schedules cannot drive one LambdaLR; export one at a time")
     if d["kind"] == "tabulated":
         peak = max(d["values"])
     else:
-        peak = d.get("peak_value", d.get("value"))
+        peak = d["peak_value"]
     if not peak > 0:
         raise ValueError(f"the schedule's peak is {peak!r}: pass peak_value > 0 (the "
                          "optimizer's lr)")
@@ -203,11 +203,11 @@ def to_levanter(schedule: Any) -> dict:
         raise ValueError("a traced schedule cannot be exported; export a concrete one")
     d = schedule.describe()
     kind = d["kind"]
-    if isinstance(d.get("peak_value", d.get("value")), list):
+    if isinstance(d.get("peak_value"), list):
         raise ValueError("a batch of schedules cannot be exported; export one at a time")
     opt: dict[str, Any] = {"type": "adam"}
     if kind == "constant":
-        opt.update(learning_rate=d["value"], lr_schedule="constant", warmup=0.0, decay=None)
+        opt.update(learning_rate=d["peak_value"], lr_schedule="constant", warmup=0.0, decay=None)
         return {"optimizer": opt, "trainer": {"num_train_steps": None}}
     if kind == "tabulated":
         raise ValueError("a tabulated schedule cannot be expressed in Levanter's OptimizerConfig")

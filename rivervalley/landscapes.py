@@ -28,17 +28,29 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rivervalley._validate import check_int, check_key, check_real, fmt, is_traced
+from rivervalley._pytree import build, pytree
+from rivervalley._validate import (
+    check_choice,
+    check_int,
+    check_key,
+    check_real,
+    check_scalar,
+    check_shape,
+    fmt,
+    is_traced,
+)
+from rivervalley.protocols import Array
 
-Array = Any
+#: Tolerance of the orthogonality check of a given rotation, max |Q^T Q - I| (a float32 matrix
+#: orthogonalised in float32 is off by a few eps32 = 1.2e-7; 1e-5 refuses any real shear).
+ORTHOGONALITY_ATOL = 1e-5
 
 
 def _float():
@@ -69,25 +81,17 @@ def _softplus_jvp(primals, tangents):
 
 
 def _check_length(name: str, value: Any, h: int, dim: int) -> None:
-    """``value`` is a scalar or has shape (d-1,) = (h,): one entry per hill direction.
-
-    Shapes are known for tracers too, so this also runs inside ``jax.vmap``."""
-    shape = np.shape(value)
-    if shape not in ((), (h,)):
-        raise ValueError(f"{name}={fmt(value)} has shape {shape}; a {dim}-D valley takes a scalar "
-                         f"or one value per hill direction, shape ({h},)")
+    """``value`` is a scalar or has shape (d-1,) = (h,): one entry per hill direction."""
+    check_shape(name, value, ((), (h,)), what=f"a {dim}-D valley takes a scalar or one value per "
+                                               f"hill direction, shape ({h},)")
 
 
-def _check_scalar(name: str, value: Any) -> None:
-    if np.ndim(value) != 0:
-        raise ValueError(f"{name}={fmt(value)} must be a scalar, not shape {np.shape(value)}")
-
-
-@jax.tree_util.register_dataclass
+@pytree(static=("profile", "course", "varying"), factory="rivervalley.landscapes.river_valley")
 @dataclass(frozen=True)
 class RiverValley:
-    """A river-valley loss. Build it with :func:`river_valley`, :func:`standard_toy` or
-    :func:`valley`; the constructor itself does not validate (pytree unflattening calls it).
+    """A river-valley loss. Built by :func:`river_valley` (and its presets :func:`standard_toy`
+    and :func:`valley`), which checks every argument; JAX rebuilds it (``vmap``, ``jit``)
+    without checks.
 
     Attributes:
         sharpness: lambda_i, shape (d-1,): hill curvatures across the river.
@@ -108,10 +112,10 @@ class RiverValley:
     sharpening: Array
     slope: Array
     alpha: Array
-    rotation: Array | None = None
-    profile: str = field(default="softplus", metadata=dict(static=True))
-    course: str = field(default="straight", metadata=dict(static=True))
-    varying: bool = field(default=False, metadata=dict(static=True))
+    rotation: Array | None
+    profile: str
+    course: str
+    varying: bool
 
     # -- geometry -------------------------------------------------------------------------
     @property
@@ -284,10 +288,6 @@ class RiverValley:
 
         return jax.vmap(floor_at)(jnp.asarray(us, jnp.result_type(float)))
 
-    def replace(self, **changes) -> RiverValley:
-        """A copy with some fields changed (no validation: use :func:`river_valley` for that)."""
-        return dataclasses.replace(self, **changes)
-
 
 def river_valley(dim: int = 2, *, profile: str = "softplus", sharpness=20.0, amplitude=0.0,
                  wavenumber: float = 1.0, sharpening: float = 0.0, slope: float = 0.1,
@@ -320,8 +320,7 @@ def river_valley(dim: int = 2, *, profile: str = "softplus", sharpness=20.0, amp
         3 [10.0, 100.0]
     """
     dim = check_int("dim", dim, lo=2)
-    if not isinstance(profile, str) or profile not in PROFILES:
-        raise ValueError(f"profile={profile!r} is unknown; known profiles: {', '.join(PROFILES)}")
+    check_choice("profile", profile, PROFILES, what="profiles")
     h = dim - 1
     check_real("sharpness", sharpness, lo=0.0, lo_open=True, what="a hill curvature lambda > 0")
     _check_length("sharpness", sharpness, h, dim)
@@ -329,7 +328,7 @@ def river_valley(dim: int = 2, *, profile: str = "softplus", sharpness=20.0, amp
     _check_length("amplitude", amplitude, h, dim)
     for name, value in (("wavenumber", wavenumber), ("sharpening", sharpening),
                         ("slope", slope), ("alpha", alpha)):
-        _check_scalar(name, value)
+        check_scalar(name, value)
     check_real("wavenumber", wavenumber)
     check_real("sharpening", sharpening, lo=-1.0, hi=1.0, lo_open=True, hi_open=True,
                what="|kappa| < 1 keeps the hills convex")
@@ -338,8 +337,7 @@ def river_valley(dim: int = 2, *, profile: str = "softplus", sharpness=20.0, amp
     concrete = not is_traced(amplitude)
     if course is None:
         course = "sine" if concrete and np.any(np.asarray(amplitude) != 0) else "straight"
-    if not isinstance(course, str) or course not in COURSES:
-        raise ValueError(f"course={course!r} is unknown; known courses: {', '.join(COURSES)}")
+    check_choice("course", course, COURSES, what="courses")
     if course == "straight" and concrete and np.any(np.asarray(amplitude) != 0):
         raise ValueError(f"amplitude={fmt(amplitude)} needs course='sine' (a straight river has "
                          "none)")
@@ -361,15 +359,15 @@ def river_valley(dim: int = 2, *, profile: str = "softplus", sharpness=20.0, amp
         q = np.asarray(rotation, dtype=float)
         if q.shape != (dim, dim):
             raise ValueError(f"rotation has shape {q.shape}; expected ({dim}, {dim})")
-        if not np.allclose(q.T @ q, np.eye(dim), atol=1e-5):
-            raise ValueError("rotation must be orthogonal (Q^T Q = I to 1e-5)")
+        if not np.allclose(q.T @ q, np.eye(dim), atol=ORTHOGONALITY_ATOL):
+            raise ValueError(f"rotation must be orthogonal (Q^T Q = I to {ORTHOGONALITY_ATOL:g})")
         rotation = jnp.asarray(q, _float())
-    return RiverValley(sharpness=sharp, amplitude=amp,
-                       wavenumber=jnp.asarray(wavenumber, _float()),
-                       sharpening=jnp.asarray(sharpening, _float()),
-                       slope=jnp.asarray(slope, _float()),
-                       alpha=jnp.asarray(alpha, _float()), rotation=rotation, profile=profile,
-                       course=course, varying=bool(varying))
+    return build(RiverValley, sharpness=sharp, amplitude=amp,
+                 wavenumber=jnp.asarray(wavenumber, _float()),
+                 sharpening=jnp.asarray(sharpening, _float()),
+                 slope=jnp.asarray(slope, _float()),
+                 alpha=jnp.asarray(alpha, _float()), rotation=rotation, profile=profile,
+                 course=course, varying=bool(varying))
 
 
 class ToySetup(NamedTuple):
@@ -413,7 +411,7 @@ def valley(dim: int, *, lambda_min: float = 1.0, lambda_max: float = 100.0, **kw
     """
     dim = check_int("dim", dim, lo=2)
     for name, value in (("lambda_min", lambda_min), ("lambda_max", lambda_max)):
-        _check_scalar(name, value)
+        check_scalar(name, value)
         check_real(name, value, lo=0.0, lo_open=True, what="a hill curvature")
     if "sharpness" in kwargs:
         raise ValueError("valley() sets the sharpness from lambda_min / lambda_max; pass "
@@ -459,7 +457,7 @@ def check_stable(landscape: RiverValley, peak_value: float) -> None:
     ValueError: peak_value=nan must be finite, in [0, inf) (a learning rate)
     """
     _check_landscape(landscape)
-    _check_scalar("peak_value", peak_value)
+    check_scalar("peak_value", peak_value)
     check_real("peak_value", peak_value, lo=0.0, what="a learning rate")
     limit = stability_limit(landscape)
     if peak_value >= limit:

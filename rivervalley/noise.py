@@ -16,7 +16,7 @@ Two generators, chosen per model with ``rng``:
 Example:
     >>> import jax, jax.numpy as jnp
     >>> import rivervalley as rv
-    >>> noise = rv.noise.Isotropic(sigma=1.0)
+    >>> noise = rv.noise.isotropic(1.0)
     >>> xi = noise.sample(jax.random.key(0), 3, rv.landscapes.standard_toy(), jnp.zeros(2))
     >>> print(xi.shape, bool(jnp.all(jnp.isfinite(xi))))
     (2,) True
@@ -24,16 +24,25 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rivervalley._validate import check_int, check_key, check_real, fmt
-
-Array = Any
+from rivervalley._pytree import build, pytree
+from rivervalley._validate import (
+    check_broadcasts,
+    check_choice,
+    check_int,
+    check_key,
+    check_real,
+    check_scalar,
+    check_shape,
+    fmt,
+)
+from rivervalley.protocols import Array, Params, Problem, RiverFrame
 
 
 def _float():
@@ -45,6 +54,9 @@ def _float():
 RNGS = ("hash", "threefry")
 
 _GOLDEN = np.uint32(0x9E3779B9)
+#: Stream offset between the leaves of a parameter pytree (a prime, so leaf streams never meet
+#: the small stream numbers callers use).
+_LEAF_STREAM_STRIDE = 7919
 
 
 def _lowbias32(x: Array) -> Array:
@@ -137,7 +149,7 @@ def normal(step: Array, shape: tuple[int, ...], *, key: Array, rng: str = "hash"
     The checks run when the call is traced (once per compilation), never per step.
     """
     shape = _check_shape(shape)
-    _check_rng(rng)
+    check_choice("rng", rng, RNGS, what="generators")
     check_key("key", key)
     stream = check_int("stream", stream, lo=0, hi=2**32 - 1)
     size = int(np.prod(shape)) if shape else 1
@@ -151,88 +163,76 @@ def normal(step: Array, shape: tuple[int, ...], *, key: Array, rng: str = "hash"
 def _tree_normal(step: Array, params: Array, rng: str, *, key: Array, stream: int = 0) -> Array:
     """Standard normals shaped like the pytree ``params`` (one stream per leaf)."""
     leaves, treedef = jax.tree.flatten(params)
-    out = [normal(step, jnp.shape(l), key=key, rng=rng, stream=stream + 7919 * i,
+    out = [normal(step, jnp.shape(l), key=key, rng=rng, stream=stream + _LEAF_STREAM_STRIDE * i,
                   dtype=jnp.result_type(l)) for i, l in enumerate(leaves)]
     return jax.tree.unflatten(treedef, out)
 
 
-def _check_rng(rng: str) -> None:
-    if not isinstance(rng, str) or rng not in RNGS:
-        raise ValueError(f"rng={rng!r} is unknown; known generators: {', '.join(RNGS)}")
-
-
-def _check_broadcasts(name: str, value: Array, params: Array) -> None:
-    """``value`` (sigma, df) multiplies every leaf of ``params`` without changing its shape.
-
-    Shapes are static, so this runs once when the step is traced."""
-    for leaf in jax.tree.leaves(params):
-        shape = jnp.shape(leaf)
-        try:
-            ok = np.broadcast_shapes(np.shape(value), shape) == shape
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(f"{name}={fmt(value)} has shape {np.shape(value)}, which does not fit "
-                             f"parameters of shape {shape}: use a scalar or a shape that "
-                             "broadcasts to the parameters")
-
-
-def _check_scalar_sigma(model: Any, problem: Any) -> None:
+def _check_scalar_sigma(model: Any) -> None:
     if np.ndim(model.sigma) != 0:
         raise ValueError(f"sigma={fmt(model.sigma)} has shape {np.shape(model.sigma)}; the theory "
                          f"of {type(model).__name__} noise needs one sigma for every direction "
-                         f"(a scalar); use HillOnly for one sigma per hill direction")
-    del problem
+                         f"(a scalar); use hill_only for one sigma per hill direction")
+
+
+def _hill_shape(problem: RiverFrame, who: str = "the theory of a noise model") -> tuple[int, ...]:
+    """The shape (d-1,) of a RiverFrame's hill sharpness; ``TypeError`` for another problem."""
+    if not isinstance(problem, RiverFrame):
+        raise TypeError(f"{who} needs a river-valley problem: local coordinates and hill "
+                        f"sharpness (rivervalley.protocols.RiverFrame, e.g. a RiverValley); got "
+                        f"{type(problem).__name__}")
+    return tuple(np.shape(problem.sharpness))
 
 
 class _SigmaVariances:
     """Noise variance per hill direction and along the river, for ``rivervalley.theory``
-    (for :class:`LossScaled`: per unit of loss)."""
+    (per unit of loss when ``scales_with_loss``)."""
 
-    def _check_theory(self, problem: Any) -> None:
-        _check_scalar_sigma(self, problem)
+    scales_with_loss: ClassVar[bool] = False
 
-    def hill_variance(self, problem: Any) -> Array:
+    def _check_theory(self, problem: RiverFrame) -> None:
+        _hill_shape(problem)
+        _check_scalar_sigma(self)
+
+    def hill_variance(self, problem: RiverFrame) -> Array:
         """sigma^2 per hill direction, shape (d-1,).
 
         Raises ``ValueError`` naming ``sigma`` when its shape does not fit the valley."""
         self._check_theory(problem)
-        return jnp.broadcast_to(jnp.asarray(self.sigma) ** 2, jnp.shape(problem.sharpness))
+        return jnp.broadcast_to(jnp.asarray(self.sigma) ** 2, _hill_shape(problem))
 
-    def river_variance(self, problem: Any) -> Array:
+    def river_variance(self, problem: RiverFrame) -> Array:
         """sigma^2 along the river."""
         self._check_theory(problem)
         return jnp.asarray(self.sigma) ** 2
 
 
-@jax.tree_util.register_dataclass
+@pytree(static=("rng",), factory="rivervalley.noise.isotropic")
 @dataclass(frozen=True)
 class Isotropic(_SigmaVariances):
-    """xi ~ N(0, sigma^2 I) on every parameter.
+    """xi ~ N(0, sigma^2 I) on every parameter. Built by :func:`isotropic`.
 
     Attributes:
         sigma: noise standard deviation per coordinate (>= 0).
         rng: ``"hash"`` or ``"threefry"``.
     """
 
-    sigma: Array = 1.0
-    rng: str = field(default="hash", metadata=dict(static=True))
+    sigma: Array
+    rng: str
 
-    def __post_init__(self):
-        _check_rng(self.rng)
-
-    def sample(self, key: Array, step: Array, problem: Any, params: Array) -> Array:
+    def sample(self, key: Array, step: Array, problem: Problem, params: Params) -> Params:
         del problem
-        _check_broadcasts("sigma", self.sigma, params)
+        check_broadcasts("sigma", self.sigma, params)
         z = _tree_normal(step, params, self.rng, key=key)
         return jax.tree.map(lambda a: self.sigma * a, z)
 
 
-@jax.tree_util.register_dataclass
+@pytree(static=("rng",), factory="rivervalley.noise.hill_only")
 @dataclass(frozen=True)
 class HillOnly(_SigmaVariances):
-    """Noise across the river only (sigma_river along it, default 0): a river-valley landscape's
-    local coordinates, rotated to the world frame.
+    """Noise across the river only (sigma_river along it, default 0), drawn in a river-valley
+    problem's local coordinates and rotated to the world frame (the problem must be a
+    :class:`~rivervalley.protocols.RiverFrame`). Built by :func:`hill_only`.
 
     Attributes:
         sigma: standard deviation across the river (scalar or shape (d-1,)).
@@ -240,21 +240,14 @@ class HillOnly(_SigmaVariances):
         rng: ``"hash"`` or ``"threefry"``.
     """
 
-    sigma: Array = 1.0
-    sigma_river: Array = 0.0
-    rng: str = field(default="hash", metadata=dict(static=True))
+    sigma: Array
+    sigma_river: Array
+    rng: str
 
-    def __post_init__(self):
-        _check_rng(self.rng)
-
-    def sample(self, key: Array, step: Array, problem: Any, params: Array) -> Array:
-        if not hasattr(problem, "to_world"):
-            raise TypeError("HillOnly noise needs a river-valley landscape (with to_world); "
-                            f"got {type(problem).__name__}")
-        if jnp.ndim(params) != 1:
-            raise ValueError(f"HillOnly noise needs a parameter vector of shape (d,); got shape "
-                             f"{jnp.shape(params)}")
-        d = jnp.shape(params)[-1]
+    def sample(self, key: Array, step: Array, problem: RiverFrame, params: Array) -> Array:
+        d = _hill_shape(problem, "HillOnly noise")[-1] + 1
+        check_shape("params", params, ((d,),),
+                    what=f"HillOnly noise needs a parameter vector of shape ({d},)")
         self._check_sigma_shapes(d - 1)
         z = normal(step, (d,), key=key, rng=self.rng, dtype=jnp.result_type(params))
         river = jnp.arange(d) == 0
@@ -268,65 +261,60 @@ class HillOnly(_SigmaVariances):
 
     def _check_sigma_shapes(self, h: int) -> None:
         """sigma: a scalar or (h,) = one per hill direction; sigma_river: a scalar."""
-        if np.shape(self.sigma) not in ((), (h,)):
-            raise ValueError(f"sigma={fmt(self.sigma)} has shape {np.shape(self.sigma)}; a "
-                             f"{h + 1}-D valley takes a scalar or one sigma per hill direction, "
-                             f"shape ({h},)")
-        if np.ndim(self.sigma_river) != 0:
-            raise ValueError(f"sigma_river={fmt(self.sigma_river)} must be a scalar, not shape "
-                             f"{np.shape(self.sigma_river)}")
+        check_shape("sigma", self.sigma, ((), (h,)),
+                    what=f"a {h + 1}-D valley takes a scalar or one sigma per hill direction, "
+                         f"shape ({h},)")
+        check_scalar("sigma_river", self.sigma_river)
 
-    def _check_theory(self, problem: Any) -> None:
-        self._check_sigma_shapes(int(np.shape(problem.sharpness)[-1]))
+    def _check_theory(self, problem: RiverFrame) -> None:
+        self._check_sigma_shapes(_hill_shape(problem)[-1])
 
-    def river_variance(self, problem: Any) -> Array:
+    def river_variance(self, problem: RiverFrame) -> Array:
         self._check_theory(problem)
         return jnp.asarray(self.sigma_river) ** 2
 
 
-@jax.tree_util.register_dataclass
+@pytree(static=("rng",), factory="rivervalley.noise.loss_scaled")
 @dataclass(frozen=True)
 class LossScaled(_SigmaVariances):
     """xi ~ N(0, sigma^2 L(x) I): variance proportional to the loss, like per-example gradients
-    whose spread shrinks as the model fits. Needs L(x) >= 0.
+    whose spread shrinks as the model fits. Needs L(x) >= 0. Built by :func:`loss_scaled`.
 
     Attributes:
         sigma: scale; the variance per coordinate is sigma^2 * L(x).
         rng: ``"hash"`` or ``"threefry"``.
     """
 
-    sigma: Array = 1.0
-    rng: str = field(default="hash", metadata=dict(static=True))
+    sigma: Array
+    rng: str
+    scales_with_loss: ClassVar[bool] = True
 
-    def __post_init__(self):
-        _check_rng(self.rng)
-
-    def sample(self, key: Array, step: Array, problem: Any, params: Array) -> Array:
-        _check_broadcasts("sigma", self.sigma, params)
+    def sample(self, key: Array, step: Array, problem: Problem, params: Params) -> Params:
+        check_broadcasts("sigma", self.sigma, params)
         scale = self.sigma * jnp.sqrt(jnp.maximum(problem.loss(params), 0.0))
         z = _tree_normal(step, params, self.rng, key=key)
         return jax.tree.map(lambda a: scale * a, z)
 
 
-@jax.tree_util.register_dataclass
+@pytree(factory="rivervalley.noise.student_t")
 @dataclass(frozen=True)
 class StudentT(_SigmaVariances):
     """Heavy-tailed noise: Student-t with ``df`` > 2 degrees of freedom, rescaled so that each
     coordinate has standard deviation ``sigma`` (variance matches :class:`Isotropic`).
-    Always drawn with threefry (a t variate needs a gamma draw).
+    Always drawn with threefry (a t variate needs a gamma draw). Built by :func:`student_t`.
 
     Attributes:
         sigma: standard deviation per coordinate.
         df: degrees of freedom (> 2 for a finite variance).
     """
 
-    sigma: Array = 1.0
-    df: Array = 3.0
+    sigma: Array
+    df: Array
 
-    def sample(self, key: Array, step: Array, problem: Any, params: Array) -> Array:
+    def sample(self, key: Array, step: Array, problem: Problem, params: Params) -> Params:
         del problem
-        _check_broadcasts("sigma", self.sigma, params)
-        _check_broadcasts("df", self.df, params)
+        check_broadcasts("sigma", self.sigma, params)
+        check_broadcasts("df", self.df, params)
         leaves, treedef = jax.tree.flatten(params)
         k = jax.random.fold_in(jax.random.fold_in(key, 1), step)
         ks = jax.random.split(k, len(leaves))
@@ -336,40 +324,58 @@ class StudentT(_SigmaVariances):
         return jax.tree.unflatten(treedef, out)
 
 
+def _sigma_leaf(name: str, value: Any, what: str = "a noise standard deviation") -> Array:
+    check_real(name, value, lo=0.0, what=what)
+    return jnp.asarray(value, _float())
+
+
 def isotropic(sigma: float = 1.0, *, rng: str = "hash") -> Isotropic:
-    """Validated :class:`Isotropic` noise (sigma >= 0, finite)."""
-    _check_rng(rng)
-    check_real("sigma", sigma, lo=0.0, what="a noise standard deviation")
-    return Isotropic(sigma=jnp.asarray(sigma, _float()), rng=rng)
+    """Isotropic noise xi ~ N(0, sigma^2 I) (sigma >= 0, finite; a scalar or an array that
+    broadcasts to the parameters).
+
+    >>> isotropic(0.5).sigma.item(), isotropic(0.5).rng
+    (0.5, 'hash')
+    """
+    check_choice("rng", rng, RNGS, what="generators")
+    return build(Isotropic, sigma=_sigma_leaf("sigma", sigma), rng=rng)
 
 
 def hill_only(sigma=1.0, *, sigma_river: float = 0.0, rng: str = "hash") -> HillOnly:
-    """Validated :class:`HillOnly` noise (sigma, sigma_river >= 0, finite; sigma a scalar or one
-    value per hill direction, sigma_river a scalar)."""
-    _check_rng(rng)
+    """Noise across the river only (sigma, sigma_river >= 0, finite; sigma a scalar or one value
+    per hill direction, sigma_river a scalar).
+
+    >>> hill_only([1.0, 2.0]).sigma.tolist()
+    [1.0, 2.0]
+    """
+    check_choice("rng", rng, RNGS, what="generators")
     check_real("sigma", sigma, lo=0.0, what="a noise standard deviation")
     if np.ndim(sigma) > 1:
         raise ValueError(f"sigma={fmt(sigma)} has shape {np.shape(sigma)}; expected a scalar or "
                          "one value per hill direction, shape (d-1,)")
-    check_real("sigma_river", sigma_river, lo=0.0, what="a noise standard deviation")
-    if np.ndim(sigma_river) != 0:
-        raise ValueError(f"sigma_river={fmt(sigma_river)} must be a scalar")
-    return HillOnly(sigma=jnp.asarray(sigma, _float()),
-                    sigma_river=jnp.asarray(sigma_river, _float()), rng=rng)
+    check_scalar("sigma_river", sigma_river)
+    return build(HillOnly, sigma=_sigma_leaf("sigma", sigma),
+                 sigma_river=_sigma_leaf("sigma_river", sigma_river), rng=rng)
 
 
 def loss_scaled(sigma: float = 1.0, *, rng: str = "hash") -> LossScaled:
-    """Validated :class:`LossScaled` noise (sigma >= 0, finite)."""
-    _check_rng(rng)
-    check_real("sigma", sigma, lo=0.0, what="a noise scale")
-    return LossScaled(sigma=jnp.asarray(sigma, _float()), rng=rng)
+    """Loss-scaled noise xi ~ N(0, sigma^2 L(x) I) (sigma >= 0, finite).
+
+    >>> loss_scaled(2.0).scales_with_loss
+    True
+    """
+    check_choice("rng", rng, RNGS, what="generators")
+    return build(LossScaled, sigma=_sigma_leaf("sigma", sigma, "a noise scale"), rng=rng)
 
 
 def student_t(sigma: float = 1.0, *, df: float = 3.0) -> StudentT:
-    """Validated :class:`StudentT` noise (sigma >= 0, df > 2, both finite)."""
-    check_real("sigma", sigma, lo=0.0, what="a noise standard deviation")
+    """Student-t noise of standard deviation sigma (sigma >= 0, df > 2, both finite).
+
+    >>> student_t(1.0, df=5.0).df.item()
+    5.0
+    """
     check_real("df", df, lo=2.0, lo_open=True, what="degrees of freedom, > 2 for a finite variance")
-    return StudentT(sigma=jnp.asarray(sigma, _float()), df=jnp.asarray(df, _float()))
+    return build(StudentT, sigma=_sigma_leaf("sigma", sigma),
+                 df=jnp.asarray(df, _float()))
 
 
 __all__ = ["RNGS", "normal", "hash_bits", "Isotropic", "HillOnly", "LossScaled", "StudentT",

@@ -82,6 +82,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from rivervalley import _cycles
+from rivervalley import _schedule_args as _args
+from rivervalley._pytree import build, pytree
+from rivervalley._schedule_args import DECAY_SHAPES, MAX_STEPS, shape_index
 from rivervalley._validate import check_int, check_real, fmt, is_traced
 
 __all__ = [
@@ -106,217 +109,6 @@ __all__ = [
     "as_array",
 ]
 
-#: The decay shapes of THEORY.md §5, in index order.
-DECAY_SHAPES: tuple[str, ...] = _cycles.SHAPES
-#: The longest run and the largest step count a schedule accepts (int32, see the module doc).
-MAX_STEPS: int = _cycles.MAX_STEPS
-_ALIASES = {"inv": "inverse", "harmonic": "inverse", "geometric": "exponential",
-            "exp": "exponential",
-            "one_minus_sqrt": "1-sqrt", "sqrt": "1-sqrt"}
-_NEEDS_POSITIVE_MIN = (DECAY_SHAPES.index("inverse"), DECAY_SHAPES.index("exponential"))
-
-
-# --------------------------------------------------------------------------------------------
-# arguments -> leaves (checked on the host; traced values pass)
-# --------------------------------------------------------------------------------------------
-
-def _host(x: Any) -> Any:
-    """A concrete JAX array as NumPy (host arithmetic); anything else unchanged."""
-    return np.asarray(x) if isinstance(x, jax.Array) and not is_traced(x) else x
-
-
-def _no_bools(name: str, value: Any) -> None:
-    """Bools are never numbers, also inside a list (``np.asarray([True, 2])`` is ``[1, 2]``)."""
-    if isinstance(value, (list, tuple)):
-        for v in value:
-            _no_bools(name, v)
-        if any(isinstance(v, (bool, np.bool_)) for v in value):
-            raise ValueError(f"{name}={fmt(value)} holds a bool; bools are not numbers")
-    elif isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_:
-        raise ValueError(f"{name}={fmt(value)} is a bool, not a number")
-
-
-def _lr_leaf(name: str, value: Any) -> Any:
-    _no_bools(name, value)
-    check_real(name, value, lo=0, what="a learning rate")
-    return value if is_traced(value) else np.asarray(value, np.float64)
-
-
-def _steps_leaf(name: str, value: Any, *, lo: int = 0) -> Any:
-    """A step count (or an array of them): a whole number in ``[lo, MAX_STEPS]`` -> int64 leaf.
-    Traced: integers pass, floats are rounded to the nearest integer."""
-    if is_traced(value):
-        v = jnp.asarray(value)
-        if v.dtype == jnp.bool_ or not (jnp.issubdtype(v.dtype, jnp.integer)
-                                        or jnp.issubdtype(v.dtype, jnp.floating)):
-            raise ValueError(f"{name} has dtype {v.dtype}; a step count is an integer")
-        if jnp.issubdtype(v.dtype, jnp.floating):
-            return jnp.round(v).astype(_cycles.int_dtype())
-        return v
-    value = _host(value)
-    _no_bools(name, value)
-    rng = f"whole steps in [{lo}, {MAX_STEPS}]"
-    if isinstance(value, int) and not isinstance(value, bool) and not lo <= value <= MAX_STEPS:
-        raise ValueError(f"{name}={fmt(value)} is outside the valid range: {rng}")
-    check_real(name, value, what="a number of steps")
-    a = np.asarray(value, np.float64)
-    if np.any(a < lo) or np.any(a > MAX_STEPS):
-        raise ValueError(f"{name}={fmt(value)} is outside the valid range: {rng}")
-    if np.any(a != np.floor(a)):
-        raise ValueError(f"{name}={fmt(value)} is not a whole number of steps: {rng}")
-    return a.astype(np.int64)
-
-
-def _ends_leaf(name: str, ends: Any) -> Any:
-    """Cycle ends: a non-empty, strictly increasing sequence of steps in [1, MAX_STEPS]."""
-    if is_traced(ends):
-        return _steps_leaf(name, ends)
-    ends = _host(ends)
-    if np.ndim(ends) == 0 or np.shape(ends)[-1] == 0:
-        raise ValueError(f"{name}={fmt(ends)} must be a non-empty sequence of steps")
-    a = _steps_leaf(name, ends, lo=1)
-    if np.any(np.diff(a, axis=-1) <= 0):
-        raise ValueError(f"{name}={fmt(a)} is not strictly increasing")
-    return a
-
-
-def _ratio_leaf(min_ratio: Any, shape: Any = None) -> Any:
-    _no_bools("min_ratio", min_ratio)
-    check_real("min_ratio", min_ratio, lo=0, hi=1, what="a fraction of peak_value")
-    if is_traced(min_ratio):
-        return min_ratio
-    m = np.asarray(_host(min_ratio), np.float64)
-    if shape is not None and not is_traced(shape):
-        try:
-            mb, idx = np.broadcast_arrays(m, np.asarray(shape))
-        except ValueError:
-            raise ValueError(f"min_ratio={fmt(min_ratio)} and decay_shape={fmt(shape)} do not "
-                             "broadcast to one batch") from None
-        bad = np.isin(idx, _NEEDS_POSITIVE_MIN) & (mb <= 0)
-        if np.any(bad):
-            names = "/".join(sorted({DECAY_SHAPES[int(i)] for i in idx[bad]}))
-            raise ValueError(f"min_ratio={fmt(min_ratio)} must be in (0, 1] for decay_shape "
-                             f"{names} (the decay divides by / takes powers of min_ratio)")
-    return m
-
-
-def _split_decay(decay: Any) -> tuple[Any, Any]:
-    """``decay`` -> (fraction, steps) leaves: a float is a fraction in (0, 1] (stored as the
-    float64 of its decimal), an integer a step count >= 1; the other leaf is zero."""
-    if is_traced(decay):
-        d = jnp.asarray(decay)
-        if d.dtype == jnp.bool_:
-            raise ValueError("decay has dtype bool; pass a fraction in (0, 1] or a step count")
-        if jnp.issubdtype(d.dtype, jnp.integer):
-            return jnp.zeros(d.shape, jnp.result_type(float)), d
-        return d, jnp.zeros(d.shape, _cycles.int_dtype())
-    decay = _host(decay)
-    _no_bools("decay", decay)
-    a = np.asarray(decay)
-    if isinstance(decay, (bool, np.bool_)) or a.dtype == np.bool_ or a.dtype.kind not in "iuf":
-        what = ", not a bool" if a.dtype == np.bool_ else ""
-        raise ValueError(f"decay={fmt(decay)} must be a fraction in (0, 1] (a float) or a step "
-                         f"count >= 1 (an int){what}")
-    if a.dtype.kind in "iu":
-        if np.any(a < 1) or np.any(a > MAX_STEPS):
-            raise ValueError(f"decay={fmt(decay)} is outside [1, {MAX_STEPS}] as a step count "
-                             "(pass a float in (0, 1] for a fraction of the cycle)")
-        return np.zeros(a.shape), a.astype(np.int64)
-    if not np.all(np.isfinite(a)) or np.any(a <= 0) or np.any(a > 1):
-        hint = (f", {int(a)}," if a.ndim == 0 and np.isfinite(a) and a > 1 and a == int(a)
-                else "")
-        raise ValueError(f"decay={fmt(decay)} is outside (0, 1] as a fraction of the cycle "
-                         f"(pass an int{hint} for a number of steps)")
-    frac = np.asarray([float(_cycles.decimal(x)) for x in a.ravel()]).reshape(a.shape)
-    return frac, np.zeros(a.shape, np.int64)
-
-
-def _decay_lengths(frac: Any, steps: Any, lengths: Any) -> Any:
-    """D per cycle: exact on the host for concrete values, in the graph for traced ones."""
-    if is_traced((frac, steps, lengths)):
-        return _cycles.traced_decay_lengths(frac, steps, lengths)
-    return _cycles.exact_decay_lengths(frac, steps, lengths)
-
-
-def _cycle_lengths(xp, ends: Any) -> Any:
-    ends = xp.asarray(ends)
-    return xp.diff(ends, axis=-1, prepend=xp.zeros(ends.shape[:-1] + (1,), ends.dtype))
-
-
-def _check_fit(lengths, warmup, rewarmup, d, *, decay: Any, single: bool) -> None:
-    """(Re)warmup and decay fit inside their cycles (concrete values; ``d=None``: full decay)."""
-    first = lengths[..., 0]
-    w = np.broadcast_to(warmup, first.shape)
-    rw = np.broadcast_to(rewarmup, first.shape)
-    what = "the run" if single else "the first cycle"
-    if np.any(w > first):
-        raise ValueError(f"warmup_steps={fmt(warmup)} is longer than {what} (length "
-                         f"{fmt(first)}); valid range [0, {int(np.min(first))}]")
-    later = lengths[..., 1:]
-    if later.shape[-1] and np.any(rw[..., None] > later):
-        raise ValueError(f"rewarmup_steps={fmt(rewarmup)} is longer than a cycle (lengths "
-                         f"{fmt(later)}); valid range [0, {int(np.min(later))}]")
-    warm = np.concatenate([w[..., None], np.broadcast_to(rw[..., None], later.shape)], -1)
-    if d is None:
-        if np.any(w >= first):
-            raise ValueError(f"warmup_steps={fmt(warmup)} leaves no decay in {what} (length "
-                             f"{fmt(first)}): the cosine decay needs at least one step, so "
-                             "warmup_steps < length")
-        if np.any(warm >= lengths):
-            raise ValueError(f"rewarmup_steps={fmt(rewarmup)} leaves no decay in a cycle "
-                             f"(lengths {fmt(lengths)}): the cosine decay needs at least one "
-                             "step, so rewarmup_steps < cycle length")
-        return
-    if np.any(d + warm > lengths) or np.any(d < 1):
-        raise ValueError(
-            f"decay={fmt(decay)} gives decays of {fmt(d)} steps that do not fit in their cycles "
-            f"of {fmt(lengths)} steps after (re)warmup {fmt(warm)}; valid range: 1 <= decay "
-            "steps <= cycle length - warmup")
-
-
-def shape_index(shape: str | int) -> int:
-    """Index of a decay shape in :data:`DECAY_SHAPES`; accepts names, aliases and indices.
-
-    >>> shape_index("1-sqrt"), shape_index(4)
-    (2, 4)
-    """
-    if isinstance(shape, (np.ndarray, jax.Array)) and np.ndim(shape) == 0 and not is_traced(shape):
-        shape = shape.item()
-    if isinstance(shape, str):
-        name = _ALIASES.get(shape.lower(), shape.lower())
-        if name not in DECAY_SHAPES:
-            raise ValueError(f"decay_shape={shape!r} is unknown; known shapes: "
-                             f"{', '.join(DECAY_SHAPES)} (or an index 0..{len(DECAY_SHAPES) - 1})")
-        return DECAY_SHAPES.index(name)
-    if isinstance(shape, (bool, np.bool_)):
-        raise ValueError(f"decay_shape={shape!r} is a bool, not a shape name or index")
-    if isinstance(shape, (int, np.integer)):
-        if not 0 <= int(shape) < len(DECAY_SHAPES):
-            raise ValueError(f"decay_shape={shape!r} is outside the indices "
-                             f"0..{len(DECAY_SHAPES) - 1} of {DECAY_SHAPES}")
-        return int(shape)
-    raise ValueError(f"decay_shape={shape!r} must be a name ({', '.join(DECAY_SHAPES)}) "
-                     "or an index")
-
-
-def _shape_leaf(shape: Any) -> Any:
-    """A decay shape (name, index, or an array / sequence of them) -> int32 index leaf; every
-    concrete index is checked. A traced shape must be an integer index array."""
-    if is_traced(shape):
-        s = jnp.asarray(shape)
-        if s.dtype == jnp.bool_ or not jnp.issubdtype(s.dtype, jnp.integer):
-            raise ValueError(f"a traced decay_shape must be an integer index array, not "
-                             f"{s.dtype}")
-        return s.astype(jnp.int32)
-    if isinstance(shape, (str, int, np.integer, bool, np.bool_)):
-        return np.asarray(shape_index(shape), np.int32)
-    a = np.asarray(_host(shape), dtype=object)
-    if a.size == 0:
-        raise ValueError(f"decay_shape={fmt(shape)} is empty")
-    idx = [shape_index(x.item() if isinstance(x, np.generic) else x) for x in a.ravel()]
-    return np.asarray(idx, np.int32).reshape(a.shape)
-
-
 def _num(x: Any) -> Any:
     """A leaf as a Python number (or nested list for a batch), for describe() / repr."""
     if is_traced(x):
@@ -329,10 +121,10 @@ def _num(x: Any) -> Any:
 # decay shapes
 # --------------------------------------------------------------------------------------------
 
-def decay_multiplier(shape: str | int | Any, r: Any, min_ratio: Any) -> jax.Array:
+def decay_multiplier(decay_shape: str | int | Any, r: Any, min_ratio: Any) -> jax.Array:
     """The decay multiplier ``mult(r)`` of THEORY.md §5 at progress ``r`` in [0, 1].
 
-    | shape | mult(r) |
+    | decay_shape | mult(r) |
     |---|---|
     | linear | m + (1-m)(1-r) |
     | cosine | m + (1-m)(1 + cos(pi r))/2 |
@@ -345,20 +137,20 @@ def decay_multiplier(shape: str | int | Any, r: Any, min_ratio: Any) -> jax.Arra
     / 2)``, ``1 - sqrt(r) = (1-r)/(1 + sqrt(r))``, ``1 - r^2 = (1-r)(1+r)``.)
 
     Args:
-      shape: a name of :data:`DECAY_SHAPES` or an index into it; an index may be an integer array
+      decay_shape: a name of :data:`DECAY_SHAPES` or an index into it; an index may be an integer array
         (even traced): all shapes are evaluated and one is selected, so ``vmap`` over shape works
         (a traced index outside 0..5 gives NaN).
       r: decay progress, clipped to [0, 1].
       min_ratio: ``m``, the final multiplier (in [0, 1]; > 0 for inverse and exponential).
 
     Returns:
-      ``mult(r)``, broadcast over ``shape``, ``r`` and ``min_ratio``.
+      ``mult(r)``, broadcast over ``decay_shape``, ``r`` and ``min_ratio``.
 
     >>> [round(float(decay_multiplier(s, 0.5, 0.1)), 4) for s in ("linear", "1-sqrt", "inverse")]
     [0.55, 0.3636, 0.1818]
     """
-    idx = _shape_leaf(shape)
-    _ratio_leaf(min_ratio, idx)
+    idx = _args.shape_leaf(decay_shape)
+    _args.ratio_leaf(min_ratio, idx)
     if not is_traced(idx) and np.ndim(idx) == 0:
         idx = DECAY_SHAPES[int(idx)]
     r = jnp.clip(jnp.asarray(r, dtype=jnp.result_type(float)), 0.0, 1.0)
@@ -368,12 +160,6 @@ def decay_multiplier(shape: str | int | Any, r: Any, min_ratio: Any) -> jax.Arra
 # --------------------------------------------------------------------------------------------
 # schedule classes
 # --------------------------------------------------------------------------------------------
-
-def _pytree(cls):
-    cls = dataclasses.dataclass(frozen=True, eq=False, repr=False)(cls)
-    fields = [f.name for f in dataclasses.fields(cls)]
-    return jax.tree_util.register_dataclass(cls, data_fields=fields, meta_fields=[])
-
 
 class _Base:
     kind: str = ""
@@ -410,17 +196,19 @@ def _fdtype(xp):
     return np.float64 if xp is np else jnp.result_type(float)
 
 
-@_pytree
+@pytree(factory="rivervalley.schedules.constant")
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Constant(_Base):
-    """``eta(t) = value``."""
-    value: Any
+    """``eta(t) = peak_value``. Built by :func:`constant`."""
+    peak_value: Any
     kind = "constant"
 
     def _eval(self, xp, t):
-        return xp.zeros(xp.shape(t), _fdtype(xp)) + xp.asarray(self.value, _fdtype(xp))
+        return xp.zeros(xp.shape(t), _fdtype(xp)) + xp.asarray(self.peak_value, _fdtype(xp))
 
 
-@_pytree
+@pytree(factory="rivervalley.schedules.cosine")
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Cosine(_Base):
     """Linear warmup to the peak, then cosine decay to ``min_ratio * peak_value`` at num_steps."""
     peak_value: Any
@@ -436,7 +224,8 @@ class Cosine(_Base):
                                  min_ratio=self.min_ratio)
 
 
-@_pytree
+@pytree(factory="rivervalley.schedules.wsd")
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class WSD(_Base):
     """Warmup, stable at the peak, then a decay of ``decay_shape`` over the last ``D`` steps."""
     peak_value: Any
@@ -460,7 +249,8 @@ class WSD(_Base):
         return _decay_params(self)
 
 
-@_pytree
+@pytree(factory="rivervalley.schedules.wsd_s")
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class WSDS(_Base):
     """WSD-S: cycles of stable + decay ending at ``checkpoints``; back to the peak after each."""
     peak_value: Any
@@ -489,7 +279,8 @@ class WSDS(_Base):
         return _decay_params(self)
 
 
-@_pytree
+@pytree(factory="rivervalley.schedules.cyclic_cosine")
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class CyclicCosine(_Base):
     """Cosine cycles ending at ``checkpoints`` (warm restarts), optional linear (re)warmup."""
     peak_value: Any
@@ -531,7 +322,8 @@ def _decay_params(s) -> dict:
     return p
 
 
-@_pytree
+@pytree(factory="rivervalley.schedules.tabulated")
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Tabulated(_Base):
     """``eta(t) = values[clip(t, 0, len(values) - 1)]``: any schedule given as an array (e.g. the
     output of ``rivervalley.theory.optimize_schedule``), held at its last value after the end."""
@@ -561,13 +353,13 @@ Schedule = Constant | Cosine | WSD | WSDS | CyclicCosine | Tabulated
 # factories (validation lives here, on concrete values only)
 # --------------------------------------------------------------------------------------------
 
-def constant(value: float) -> Constant:
-    """A constant learning rate, ``eta(t) = value``.
+def constant(peak_value: float) -> Constant:
+    """A constant learning rate, ``eta(t) = peak_value`` (the peak of a run that never decays).
 
     >>> round(float(constant(0.1)(7)), 6)
     0.1
     """
-    return Constant(_lr_leaf("value", value))
+    return build(Constant, peak_value=_args.lr_leaf("peak_value", peak_value))
 
 
 def cosine(peak_value: float, num_steps: int, *, warmup_steps: int = 0,
@@ -589,13 +381,13 @@ def cosine(peak_value: float, num_steps: int, *, warmup_steps: int = 0,
     >>> [round(float(s(t)), 4) for t in (5, 10, 55, 100)]
     [0.5, 1.0, 0.55, 0.1]
     """
-    peak = _lr_leaf("peak_value", peak_value)
-    T = _steps_leaf("num_steps", num_steps, lo=1)
-    W = _steps_leaf("warmup_steps", warmup_steps)
-    m = _ratio_leaf(min_ratio)
+    peak = _args.lr_leaf("peak_value", peak_value)
+    T = _args.steps_leaf("num_steps", num_steps, lo=1)
+    W = _args.steps_leaf("warmup_steps", warmup_steps)
+    m = _args.ratio_leaf(min_ratio)
     if not is_traced((T, W)):
-        _check_fit(np.asarray(T)[..., None], W, 0, None, decay=None, single=True)
-    return Cosine(peak, T, W, m)
+        _args.check_fit(np.asarray(T)[..., None], W, 0, None, decay=None, single=True)
+    return build(Cosine, peak_value=peak, num_steps=T, warmup_steps=W, min_ratio=m)
 
 
 def wsd(peak_value: float, num_steps: int, *, warmup_steps: int = 0, decay: float | int = 0.1,
@@ -622,17 +414,18 @@ def wsd(peak_value: float, num_steps: int, *, warmup_steps: int = 0, decay: floa
     >>> [round(float(x), 6) for x in wsd(0.1, 20_000_000, decay=4)(jnp.arange(19_999_997, 20_000_000))]
     [0.075, 0.05, 0.025]
     """
-    peak = _lr_leaf("peak_value", peak_value)
-    T = _steps_leaf("num_steps", num_steps, lo=1)
-    W = _steps_leaf("warmup_steps", warmup_steps)
-    frac, steps = _split_decay(decay)
-    idx = _shape_leaf(decay_shape)
-    m = _ratio_leaf(min_ratio, idx)
-    D = _decay_lengths(frac, steps, T)
+    peak = _args.lr_leaf("peak_value", peak_value)
+    T = _args.steps_leaf("num_steps", num_steps, lo=1)
+    W = _args.steps_leaf("warmup_steps", warmup_steps)
+    frac, steps = _args.split_decay(decay)
+    idx = _args.shape_leaf(decay_shape)
+    m = _args.ratio_leaf(min_ratio, idx)
+    D = _args.decay_lengths(frac, steps, T)
     if not is_traced((T, W, D)):
-        _check_fit(np.asarray(T)[..., None], W, 0, np.asarray(D)[..., None], decay=decay,
+        _args.check_fit(np.asarray(T)[..., None], W, 0, np.asarray(D)[..., None], decay=decay,
                    single=True)
-    return WSD(peak, T, W, frac, steps, idx, m, D)
+    return build(WSD, peak_value=peak, num_steps=T, warmup_steps=W, decay_fraction=frac,
+                 decay_steps=steps, decay_shape=idx, min_ratio=m, decay_length=D)
 
 
 def wsd_s(peak_value: float, checkpoints: Sequence[int], *, warmup_steps: int = 0,
@@ -657,19 +450,21 @@ def wsd_s(peak_value: float, checkpoints: Sequence[int], *, warmup_steps: int = 
     >>> [round(float(s(t)), 3) for t in (269, 270, 299, 300, 660, 699, 700, 1000)]
     [1.0, 1.0, 0.102, 1.0, 1.0, 0.101, 1.0, 0.1]
     """
-    peak = _lr_leaf("peak_value", peak_value)
-    ends = _ends_leaf("checkpoints", checkpoints)
-    W = _steps_leaf("warmup_steps", warmup_steps)
-    R = _steps_leaf("rewarmup_steps", rewarmup_steps)
-    frac, steps = _split_decay(decay)
-    idx = _shape_leaf(decay_shape)
-    m = _ratio_leaf(min_ratio, idx)
+    peak = _args.lr_leaf("peak_value", peak_value)
+    ends = _args.ends_leaf("checkpoints", checkpoints)
+    W = _args.steps_leaf("warmup_steps", warmup_steps)
+    R = _args.steps_leaf("rewarmup_steps", rewarmup_steps)
+    frac, steps = _args.split_decay(decay)
+    idx = _args.shape_leaf(decay_shape)
+    m = _args.ratio_leaf(min_ratio, idx)
     xp = jnp if is_traced((ends, frac, steps)) else np
-    D = _decay_lengths(xp.asarray(frac)[..., None], xp.asarray(steps)[..., None],
-                       _cycle_lengths(xp, ends))
+    D = _args.decay_lengths(xp.asarray(frac)[..., None], xp.asarray(steps)[..., None],
+                            _args.cycle_lengths(xp, ends))
     if not is_traced((ends, W, R, D)):
-        _check_fit(_cycle_lengths(np, ends), W, R, D, decay=decay, single=False)
-    return WSDS(peak, ends, W, R, frac, steps, idx, m, D)
+        _args.check_fit(_args.cycle_lengths(np, ends), W, R, D, decay=decay, single=False)
+    return build(WSDS, peak_value=peak, checkpoints=ends, warmup_steps=W, rewarmup_steps=R,
+                 decay_fraction=frac, decay_steps=steps, decay_shape=idx, min_ratio=m,
+                 decay_lengths=D)
 
 
 def cyclic_cosine(peak_value: float, checkpoints: Sequence[int], *, warmup_steps: int = 0,
@@ -687,14 +482,15 @@ def cyclic_cosine(peak_value: float, checkpoints: Sequence[int], *, warmup_steps
     >>> [round(float(s(t)), 4) for t in (0, 50, 100, 150, 200)]
     [1.0, 0.55, 1.0, 0.55, 0.1]
     """
-    peak = _lr_leaf("peak_value", peak_value)
-    ends = _ends_leaf("checkpoints", checkpoints)
-    W = _steps_leaf("warmup_steps", warmup_steps)
-    R = _steps_leaf("rewarmup_steps", rewarmup_steps)
-    m = _ratio_leaf(min_ratio)
+    peak = _args.lr_leaf("peak_value", peak_value)
+    ends = _args.ends_leaf("checkpoints", checkpoints)
+    W = _args.steps_leaf("warmup_steps", warmup_steps)
+    R = _args.steps_leaf("rewarmup_steps", rewarmup_steps)
+    m = _args.ratio_leaf(min_ratio)
     if not is_traced((ends, W, R)):
-        _check_fit(_cycle_lengths(np, ends), W, R, None, decay=None, single=False)
-    return CyclicCosine(peak, ends, W, R, m)
+        _args.check_fit(_args.cycle_lengths(np, ends), W, R, None, decay=None, single=False)
+    return build(CyclicCosine, peak_value=peak, checkpoints=ends, warmup_steps=W,
+                 rewarmup_steps=R, min_ratio=m)
 
 
 def tabulated(values) -> Tabulated:
@@ -705,12 +501,12 @@ def tabulated(values) -> Tabulated:
     >>> [round(float(s(t)), 2) for t in (0, 2, 5)]
     [0.3, 0.1, 0.1]
     """
-    _no_bools("values", values)
+    _args.no_bools("values", values)
     check_real("values", values, lo=0, what="learning rates")
-    arr = np.asarray(_host(values), dtype=np.float64)
+    arr = np.asarray(_args.host(values), dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"values has shape {arr.shape}; expected a non-empty 1-D array")
-    return Tabulated(arr)
+    return build(Tabulated, values=arr)
 
 
 def decay_steps_of(length: int, decay: float | int) -> int:
@@ -726,8 +522,8 @@ def decay_steps_of(length: int, decay: float | int) -> int:
     if is_traced((length, decay)):
         raise ValueError("decay_steps_of needs concrete values; inside jit the schedule "
                          "factories compute the decay length")
-    L = _steps_leaf("length", length, lo=1)
-    frac, steps = _split_decay(decay)
+    L = _args.steps_leaf("length", length, lo=1)
+    frac, steps = _args.split_decay(decay)
     if np.ndim(L) or np.ndim(frac):
         raise ValueError(f"decay_steps_of takes one length and one decay, not arrays "
                          f"(length={fmt(length)}, decay={fmt(decay)})")

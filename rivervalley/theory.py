@@ -29,20 +29,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rivervalley import noise as noise_models
 from rivervalley._validate import check_int, check_real, fmt
+from rivervalley.protocols import Array, NoiseModel, RiverFrame
 
-Array = Any
+#: The min ratio of the WSD decays :func:`best_wsd` searches by default, and of the WSD that
+#: :func:`optimize_schedule` starts from with ``init="best_wsd"``: 1% of the peak (the inverse
+#: and exponential shapes need a min ratio > 0).
+BEST_WSD_MIN_RATIO = 0.01
 
 
 def _landscape_dim(landscape: Any) -> int:
     """d of a river valley (1 river + d-1 hill directions): its ``param_shape`` when it states
     one, else ``len(sharpness) + 1``."""
-    if not all(hasattr(landscape, a) for a in ("sharpness", "to_local", "course",
-                                                 "hill_sharpness", "river_profile")):
+    if not isinstance(landscape, RiverFrame):
         raise TypeError(f"landscape={fmt(landscape)} must be a river valley "
-                        "(rivervalley.landscapes.river_valley), not "
-                        f"{type(landscape).__name__}")
+                        "(rivervalley.landscapes.river_valley, or any "
+                        f"rivervalley.protocols.RiverFrame), not {type(landscape).__name__}")
     shape = getattr(landscape, "param_shape", None)
     if isinstance(shape, tuple) and len(shape) == 1:
         return int(shape[0])
@@ -62,10 +64,10 @@ def _check_noise(noise: Any, landscape: Any) -> None:
     """``noise`` is None or a noise model whose variances fit the valley (host side, once)."""
     if noise is None:
         return
-    if not (hasattr(noise, "hill_variance") and hasattr(noise, "river_variance")):
+    if not isinstance(noise, NoiseModel):
         raise TypeError(f"noise={fmt(noise)} must be None or a rivervalley.noise model "
-                        "(with hill_variance / river_variance), not "
-                        f"{type(noise).__name__}")
+                        "(a rivervalley.protocols.NoiseModel: sample, hill_variance, "
+                        f"river_variance, scales_with_loss), not {type(noise).__name__}")
     noise.hill_variance(landscape)  # raises a ValueError naming sigma on a wrong shape
     noise.river_variance(landscape)
 
@@ -216,7 +218,7 @@ def _noise_parts(noise: Any, landscape: Any, dtype) -> tuple[Array, Array, bool]
     h = jnp.shape(landscape.sharpness)
     if noise is None:
         return jnp.zeros(h, dtype), jnp.zeros((), dtype), False
-    scaled = isinstance(noise, noise_models.LossScaled)
+    scaled = bool(noise.scales_with_loss)
     hv = jnp.asarray(noise.hill_variance(landscape), dtype)
     rv_ = jnp.asarray(noise.river_variance(landscape), dtype)
     return hv, rv_, scaled
@@ -224,7 +226,8 @@ def _noise_parts(noise: Any, landscape: Any, dtype) -> tuple[Array, Array, bool]
 
 def moment_recursion(landscape: Any, lrs: Array, noise: Any, x0: Array
                    ) -> tuple[Array, Array, Array, Array]:
-    """The traceable core of :func:`expected_trajectory`, for use inside your own ``jit`` / ``vmap`` / ``grad``.
+    """The exact moment recursion behind :func:`expected_trajectory`, traceable: for use inside
+    your own ``jit`` / ``vmap`` / ``grad``.
 
     Args:
         landscape: a :class:`~rivervalley.landscapes.RiverValley`.
@@ -367,7 +370,7 @@ class OptimizedSchedule(NamedTuple):
 def best_wsd(landscape: Any, noise: Any, num_steps: int, *, peak_value: float,
              x0: Array | None = None,
              fractions: tuple[float, ...] = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5),
-             min_ratio: float = 0.01) -> tuple[str, float, float]:
+             min_ratio: float = BEST_WSD_MIN_RATIO) -> tuple[str, float, float]:
     """The WSD decay shape and fraction with the lowest predicted final loss.
 
     Every (shape, fraction) pair is one schedule of a stacked batch, evaluated by one vmapped
@@ -417,7 +420,7 @@ def _initial_schedule(landscape, noise, x0, num_steps, peak_value, init, init_ra
         if init == "best_wsd":
             shape, frac, _ = best_wsd(landscape, noise, num_steps, peak_value=peak_value, x0=x0)
             sched = schedules.wsd(peak_value, num_steps, decay=frac, decay_shape=shape,
-                                  min_ratio=0.01)
+                                  min_ratio=BEST_WSD_MIN_RATIO)
             return schedules.as_array(sched, num_steps).astype(np.float64)
         raise ValueError(f"init={init!r} must be 'constant', 'best_wsd' or an array of "
                          f"{num_steps} learning rates")
@@ -500,5 +503,6 @@ def optimize_schedule(landscape: Any, noise: Any, num_steps: int, *, peak_value:
 
 
 __all__ = ["learning_rates", "river_time", "hill_moments", "steady_state_hill_loss",
-           "relaxation_steps", "ExpectedTrajectory", "expected_trajectory", "greedy_schedule", "OptimizedSchedule",
-           "optimize_schedule", "best_wsd", "moment_recursion"]
+           "relaxation_steps", "ExpectedTrajectory", "expected_trajectory", "moment_recursion",
+           "greedy_schedule", "OptimizedSchedule", "optimize_schedule", "best_wsd",
+           "BEST_WSD_MIN_RATIO"]

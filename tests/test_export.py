@@ -215,6 +215,18 @@ def test_levanter_refuses_non_schedules_and_batches():
         export.to_levanter(batch)
 
 
+def test_constant_and_tabulated_export_read_the_peak_value():
+    # constant(peak_value) exports its peak as Levanter's learning_rate and as LambdaLR's base lr
+    frag = export.to_levanter(S.constant(3e-4))
+    assert frag["optimizer"]["learning_rate"] == pytest.approx(3e-4)
+    assert frag["optimizer"]["lr_schedule"] == "constant"
+    f = export.to_torch_lambda(S.constant(3e-4))
+    assert f.peak_value == pytest.approx(3e-4) and f(10) == pytest.approx(1.0)
+    # a tabulated schedule has no peak_value field: its peak is its largest value
+    g = export.to_torch_lambda(S.tabulated([0.1, 0.4, 0.2]))
+    assert g.peak_value == pytest.approx(0.4) and g(2) == pytest.approx(0.5)
+
+
 def test_yaml_and_torch():
     text = export.to_levanter_yaml(S.wsd_s(0.7, [300, 700, 1000], decay=0.1, min_ratio=0.1))
     assert "cycles: [300, 700]" in text and "num_train_steps: 1000" in text

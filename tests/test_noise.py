@@ -125,5 +125,5 @@ def test_validation(factory, kwargs, match):
 
 
 def test_hill_only_needs_a_landscape():
-    with pytest.raises(TypeError, match="river-valley landscape"):
+    with pytest.raises(TypeError, match=r"HillOnly noise needs a river-valley problem.*RiverFrame"):
         N.hill_only(1.0).sample(jax.random.key(0), 0, object(), jnp.zeros(2))

@@ -185,7 +185,7 @@ def test_describe_and_repr():
     assert repr(s).startswith("rv.schedules.wsd(peak_value=0.1, num_steps=1000")
     assert S.wsd(0.1, 1000, decay=30).describe()["decay"] == 30
     assert S.cyclic_cosine(1.0, [10, 20]).describe()["checkpoints"] == [10, 20]
-    assert S.constant(0.5).describe() == {"kind": "constant", "value": 0.5}
+    assert S.constant(0.5).describe() == {"kind": "constant", "peak_value": 0.5}
 
 
 def test_schedule_is_a_pytree_through_jit():
@@ -356,7 +356,7 @@ def test_vmap_over_stacked_schedules():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: S.constant(-0.1), r"value=-0\.1 is outside the valid range \[0, inf\)"),
+    (lambda: S.constant(-0.1), r"peak_value=-0\.1 is outside the valid range \[0, inf\)"),
     (lambda: S.constant(float("nan")), r"value=nan"),
     (lambda: S.cosine(float("inf"), 100), r"peak_value=inf"),
     (lambda: S.wsd(-1.0, 100), r"peak_value=-1\.0"),
