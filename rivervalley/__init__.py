@@ -21,23 +21,16 @@ from rivervalley import (
     plans,
     plotting,
     problems,
+    protocols,
+    results,
     results_io,
     schedules,
     text,
     theory,
     transformer,
 )
-from rivervalley.dynamics import (
-    DivergenceError,
-    PlanResult,
-    SimState,
-    SweepResult,
-    Trajectory,
-    run_plan,
-    simulate,
-    stack,
-    sweep,
-)
+from rivervalley.dynamics import run_plan, simulate, stack, sweep
+from rivervalley.results import DivergenceError, PlanResult, SimState, SweepResult, Trajectory
 
 __version__ = "0.1.0"
 
@@ -50,6 +43,6 @@ def explore(num_steps: int = 4000, **settings):
 
 
 __all__ = ["bigram", "diagnose", "export", "hessian", "landscapes", "laws", "noise", "plans",
-           "plotting", "problems", "results_io", "schedules", "text", "theory", "transformer",
-           "simulate", "sweep", "run_plan", "stack", "explore", "Trajectory", "SimState",
+           "protocols", "plotting", "problems", "results", "results_io", "schedules", "text", "theory",
+           "transformer", "simulate", "sweep", "run_plan", "stack", "explore", "Trajectory", "SimState",
            "SweepResult", "PlanResult", "DivergenceError", "__version__"]

@@ -45,7 +45,6 @@ proportional to ``eta`` and independent of the sharpness to first order (THEORY.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -55,6 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rivervalley._pytree import build, pytree
 from rivervalley._validate import check_int, check_key, check_real, fmt, is_traced
 
 __all__ = [
@@ -86,9 +86,15 @@ def entropy_rows(probs: jax.Array) -> jax.Array:
     return -jnp.sum(jnp.where(zero, 0.0, probs * jnp.log(safe)), axis=-1)
 
 
+#: Floor of a probability mass that divides (an empty token class gives 0 / 1e-30 = 0, not NaN).
+_TINY_MASS = 1e-30
+
+
+@pytree(factory="rivervalley.bigram.make_data")
 @dataclass(frozen=True)
 class BigramData:
     """The bigram source: next-token distributions, token marginal, deterministic mask.
+    Built by :func:`make_data`.
 
     Attributes:
         probs: ``(V, V)`` matrix, ``probs[x, y] = P(next = y | current = x)``.
@@ -158,11 +164,6 @@ class BigramData:
         return jnp.concatenate([x0[None], rest])
 
 
-jax.tree_util.register_dataclass(
-    BigramData, data_fields=["probs", "marginal", "is_det", "successor"], meta_fields=[]
-)
-
-
 @jax.jit
 def _summary(data: BigramData) -> dict:
     """Entropies and class masses in one compiled call (used eagerly and under tracing alike)."""
@@ -171,7 +172,7 @@ def _summary(data: BigramData) -> dict:
     p_det = jnp.sum(jnp.where(data.is_det, data.marginal, 0.0))
     p_stoch = jnp.sum(data.marginal) - p_det
     return {"row_entropy": h, "entropy": ent, "p_det": p_det, "p_stoch": p_stoch,
-            "stoch_entropy": ent / jnp.maximum(p_stoch, 1e-30)}
+            "stoch_entropy": ent / jnp.maximum(p_stoch, _TINY_MASS)}
 
 
 def _log(p: jax.Array) -> jax.Array:
@@ -272,15 +273,11 @@ def make_data(
     probs[det_ids, successor[det_ids]] = 1.0
 
     dtype = jnp.result_type(float)
-    data = BigramData(
-        probs=jnp.asarray(probs, dtype),
-        marginal=jnp.full((v,), 1.0 / v, dtype),
-        is_det=jnp.asarray(is_det),
-        successor=jnp.asarray(successor, jnp.int32),
-    )
+    fields = dict(probs=jnp.asarray(probs, dtype), marginal=jnp.full((v,), 1.0 / v, dtype),
+                  is_det=jnp.asarray(is_det), successor=jnp.asarray(successor, jnp.int32))
     if marginal == "stationary":
-        data = dataclasses.replace(data, marginal=data.stationary())
-    return data
+        fields["marginal"] = build(BigramData, **fields).stationary()
+    return build(BigramData, **fields)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,23 +340,29 @@ class _BigramProblem:
         det_total = jnp.sum(jnp.where(d.is_det, w, 0.0))
         stoch_total = jnp.sum(jnp.where(d.is_det, 0.0, w))
         pd, ps = d.class_mass()
-        stoch_loss = stoch_total / jnp.maximum(ps, 1e-30)
+        stoch_loss = stoch_total / jnp.maximum(ps, _TINY_MASS)
         return {
             "loss": jnp.sum(w),
             "river_loss": river,
             "hill_loss": hill,
             "entropy_floor": d.entropy(),
             "excess_loss": river + hill,
-            "det_loss": det_total / jnp.maximum(pd, 1e-30),
+            "det_loss": det_total / jnp.maximum(pd, _TINY_MASS),
             "stoch_loss": stoch_loss,
             "stoch_excess": stoch_loss - d.stoch_entropy(),
         }
 
 
-def _register(cls, data_fields, meta_fields):
-    return jax.tree_util.register_dataclass(cls, data_fields=data_fields, meta_fields=meta_fields)
+def _check_model(model: Any) -> None:
+    """The fields a user gives a bigram model, checked at construction."""
+    if not isinstance(model.data, BigramData):
+        raise TypeError(f"data={fmt(model.data)} must be a BigramData "
+                        f"(rivervalley.bigram.make_data), not {type(model.data).__name__}")
+    if model.batch_size is not None:
+        check_int("batch_size", model.batch_size, lo=1)
 
 
+@pytree(static=("batch_size",))
 @dataclass(frozen=True)
 class TableModel(_BigramProblem):
     """Table bigram model: ``logits = W[x]``, ``params = {"W": (V, V)}``.
@@ -380,6 +383,9 @@ class TableModel(_BigramProblem):
 
     data: BigramData
     batch_size: int | None = 32
+
+    def __post_init__(self):
+        _check_model(self)
 
     @property
     def param_shape(self) -> dict:
@@ -423,9 +429,7 @@ class TableModel(_BigramProblem):
         return jnp.linalg.eigvalsh(self.row_hessians(params))[:, -1]
 
 
-_register(TableModel, ["data"], ["batch_size"])
-
-
+@pytree(static=("width", "batch_size"))
 @dataclass(frozen=True)
 class FactorizedModel(_BigramProblem):
     """Factorized bigram model: ``logits = E[x] U``, ``params = {"E": (V, d), "U": (d, V)}``.
@@ -449,6 +453,10 @@ class FactorizedModel(_BigramProblem):
     width: int = 16
     batch_size: int | None = 32
 
+    def __post_init__(self):
+        _check_model(self)
+        check_int("width", self.width, lo=1)
+
     @property
     def param_shape(self) -> dict:
         """The shape of one point: ``{"E": (V, d), "U": (d, V)}``."""
@@ -471,7 +479,6 @@ class FactorizedModel(_BigramProblem):
         return params["E"] @ params["U"]
 
 
-_register(FactorizedModel, ["data"], ["width", "batch_size"])
 
 
 def predicted_plateau(

@@ -23,9 +23,11 @@ optimizes a *problem*: an object with three methods, all pure JAX functions of a
 
 The engine passes the problem into ``jit``: array leaves of its pytree are traced inputs (so a
 sweep can batch over them and new values do not recompile); everything else (sizes, names,
-functions) is static and must be hashable. A frozen dataclass registered with
-``jax.tree_util.register_dataclass`` (static fields for sizes and callables) is the idiom used by
-every problem of the package. :func:`check_problem` verifies the contract once, on the host, with
+functions) is static and must be hashable. A frozen dataclass registered as a pytree, with static
+fields for sizes and callables, is the idiom of every problem of the package (its
+``rivervalley._pytree.pytree`` decorator; ``jax.tree_util.register_dataclass`` does the same for
+your own). The protocol itself, as a ``typing.Protocol``, is
+:class:`rivervalley.protocols.Problem`. :func:`check_problem` verifies the contract once, on the host, with
 ``jax.eval_shape`` (nothing is computed), and raises a ``TypeError`` naming the missing method or
 key instead of an ``AttributeError`` / ``KeyError`` from deep inside tracing.
 
@@ -49,49 +51,27 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rivervalley._pytree import build, pytree
 from rivervalley._validate import check_int, fmt
+from rivervalley.protocols import Array, PyTree
 
-Array = Any
-PyTree = Any
-
-__all__ = ["Problem", "REQUIRED_METHODS", "REQUIRED_KEYS", "check_problem", "LossProblem",
-           "from_loss"]
+__all__ = ["REQUIRED_METHODS", "REQUIRED_KEYS", "check_problem", "LossProblem", "from_loss"]
 
 #: Methods every problem has.
 REQUIRED_METHODS = ("loss", "sample_loss", "decompose")
 #: Keys every ``decompose`` returns (the engine's ``Trajectory`` fields).
 REQUIRED_KEYS = ("loss", "river_loss", "hill_loss")
 
-_CONTRACT = ("the problem protocol (rivervalley.problems.Problem): loss(params) -> scalar, "
+_CONTRACT = ("the problem protocol (rivervalley.protocols.Problem): loss(params) -> scalar, "
              "sample_loss(params, key) -> scalar, decompose(params) -> dict with 'loss', "
              "'river_loss', 'hill_loss' (NaN when unknown) and scalar extras")
-
-
-@runtime_checkable
-class Problem(Protocol):
-    """What the engine optimizes (the module docstring states the full contract).
-
-    ``params`` is any pytree of floating-point arrays; every returned value is a scalar array.
-    """
-
-    def loss(self, params: PyTree) -> Array:
-        """The deterministic loss (population, full-data or evaluation loss), shape ()."""
-        ...
-
-    def sample_loss(self, params: PyTree, key: Array) -> Array:
-        """The minibatch loss of one step, drawn with ``key``, shape ()."""
-        ...
-
-    def decompose(self, params: PyTree) -> dict[str, Array]:
-        """``loss``, ``river_loss``, ``hill_loss`` (NaN when unknown) and extras, all shape ()."""
-        ...
 
 
 def _where(problem: Any) -> str:
@@ -157,10 +137,11 @@ def _nan_like(x: Array) -> Array:
     return jnp.full((), jnp.nan, jnp.result_type(x))
 
 
-@jax.tree_util.register_dataclass
+@pytree(static=("loss_fn", "batch_size", "num_examples", "metrics_fn", "eval_batch_size"),
+        factory="rivervalley.problems.from_loss")
 @dataclass(frozen=True)
 class LossProblem:
-    """A problem made from ``loss_fn(params, batch)`` and data (build it with :func:`from_loss`).
+    """A problem made from ``loss_fn(params, batch)`` and data. Built by :func:`from_loss`.
 
     Attributes:
         data: training data, a pytree of arrays sharing the leading axis (``num_examples``).
@@ -176,11 +157,11 @@ class LossProblem:
 
     data: PyTree
     eval_data: PyTree | None
-    loss_fn: Callable = field(metadata=dict(static=True))
-    batch_size: int = field(metadata=dict(static=True))
-    num_examples: int = field(metadata=dict(static=True))
-    metrics_fn: Callable | None = field(default=None, metadata=dict(static=True))
-    eval_batch_size: int | None = field(default=None, metadata=dict(static=True))
+    loss_fn: Callable
+    batch_size: int
+    num_examples: int
+    metrics_fn: Callable | None
+    eval_batch_size: int | None
 
     def batch_indices(self, key: Array) -> Array:
         """The ``batch_size`` example indices drawn with ``key``: uniform with replacement,
@@ -291,7 +272,8 @@ def from_loss(loss_fn: Callable, params: PyTree, data: PyTree, *, batch_size: in
         if n_eval % eval_batch_size:
             raise ValueError(f"eval_batch_size={eval_batch_size} must divide the {n_eval} "
                              "evaluation examples (equal chunks keep the mean exact)")
-    problem = LossProblem(data=data, eval_data=eval_data, loss_fn=loss_fn, batch_size=batch_size,
-                          num_examples=n, metrics_fn=metrics_fn, eval_batch_size=eval_batch_size)
+    problem = build(LossProblem, data=data, eval_data=eval_data, loss_fn=loss_fn,
+                    batch_size=batch_size, num_examples=n, metrics_fn=metrics_fn,
+                    eval_batch_size=eval_batch_size)
     check_problem(problem, params)
     return problem

@@ -57,8 +57,7 @@ import optax
 from rivervalley import problems
 from rivervalley import schedules as _s
 from rivervalley._validate import check_int, check_real
-
-Array = Any
+from rivervalley.protocols import Array
 
 __all__ = ["TextConfig", "SCALES", "config", "load_text", "vocabulary", "vocab_size", "encode",
            "decode", "splits", "build", "init_params", "logits", "loss_fn", "metrics_fn", "adamw",
@@ -71,7 +70,8 @@ CLASSES = ("in_word", "after_space", "other")
 
 @dataclass(frozen=True)
 class TextConfig:
-    """Model, data and training settings (validated by :func:`config`).
+    """Model, data and training settings, checked at construction (``dataclasses.replace``
+    checks again); :func:`config` gives the named scales.
 
     Attributes:
         seq_len: characters of context per window.
@@ -105,8 +105,17 @@ class TextConfig:
     record_every: int = 40
     seeds: int = 2
 
-    def replace(self, **changes) -> TextConfig:
-        return config(dataclasses.replace(self, **changes))
+    def __post_init__(self):
+        for name in ("seq_len", "width", "depth", "heads", "batch_size", "num_eval", "num_steps",
+                     "record_every", "seeds"):
+            check_int(name, getattr(self, name), lo=1)
+        check_int("warmup_steps", self.warmup_steps, lo=0, hi=self.num_steps - 1)
+        if self.width % self.heads:
+            raise ValueError(f"heads={self.heads} must divide width={self.width}")
+        check_real("val_fraction", self.val_fraction, lo=0.0, hi=0.5, lo_open=True)
+        check_real("peak_value", self.peak_value, lo=0.0, lo_open=True, what="a learning rate")
+        check_real("decay", self.decay, lo=0.0, hi=1.0, lo_open=True)
+        check_real("weight_decay", self.weight_decay, lo=0.0)
 
 
 #: Named configurations. ``"fast"`` trains a 1-block width-32 model for 300 steps (the test
@@ -125,8 +134,12 @@ SCALES: dict[str, TextConfig] = {
 
 
 def config(scale: str | TextConfig = "full", **changes) -> TextConfig:
-    """A validated :class:`TextConfig`: a named scale (``"fast"``, ``"full"``, ``"large"``) or a
-    config, with ``changes`` applied."""
+    """A named scale (``"fast"``, ``"full"``, ``"large"``) or a config, with ``changes`` applied
+    (checked by :class:`TextConfig`).
+
+    >>> config("fast", num_steps=100).num_steps
+    100
+    """
     if isinstance(scale, str):
         if scale not in SCALES:
             raise ValueError(f"scale={scale!r} is unknown; known scales: {', '.join(SCALES)}")
@@ -135,18 +148,7 @@ def config(scale: str | TextConfig = "full", **changes) -> TextConfig:
         cfg = scale
     else:
         raise TypeError(f"scale={scale!r} must be a scale name or a TextConfig")
-    cfg = dataclasses.replace(cfg, **changes)
-    for name in ("seq_len", "width", "depth", "heads", "batch_size", "num_eval", "num_steps",
-                 "record_every", "seeds"):
-        check_int(name, getattr(cfg, name), lo=1)
-    check_int("warmup_steps", cfg.warmup_steps, lo=0, hi=cfg.num_steps - 1)
-    if cfg.width % cfg.heads:
-        raise ValueError(f"heads={cfg.heads} must divide width={cfg.width}")
-    check_real("val_fraction", cfg.val_fraction, lo=0.0, hi=0.5, lo_open=True)
-    check_real("peak_value", cfg.peak_value, lo=0.0, lo_open=True, what="a learning rate")
-    check_real("decay", cfg.decay, lo=0.0, hi=1.0, lo_open=True)
-    check_real("weight_decay", cfg.weight_decay, lo=0.0)
-    return cfg
+    return dataclasses.replace(cfg, **changes)
 
 
 # -- data --------------------------------------------------------------------------------------

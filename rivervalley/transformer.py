@@ -34,20 +34,22 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rivervalley._pytree import build, pytree
 from rivervalley._validate import check_int, check_key, check_real, fmt
 from rivervalley.bigram import BigramData
 
 
-@jax.tree_util.register_dataclass
+@pytree(static=("width", "seq_len", "batch_size"), factory="rivervalley.transformer.transformer")
 @dataclass(frozen=True)
 class TransformerModel:
-    """One-layer causal transformer on chain sequences (build it with :func:`transformer`).
+    """One-layer causal transformer on chain sequences. Built by :func:`transformer` (which draws
+    the evaluation sequences).
 
     Attributes:
         data: the bigram data (its Markov chain generates the sequences).
@@ -59,9 +61,9 @@ class TransformerModel:
 
     data: BigramData
     eval_sequences: jax.Array
-    width: int = field(default=16, metadata=dict(static=True))
-    seq_len: int = field(default=32, metadata=dict(static=True))
-    batch_size: int = field(default=8, metadata=dict(static=True))
+    width: int
+    seq_len: int
+    batch_size: int
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
@@ -146,8 +148,7 @@ class TransformerModel:
 
 def transformer(data: BigramData, *, seq_len: int = 32, width: int = 16, batch_size: int = 8,
                 num_eval: int = 256, key: jax.Array) -> TransformerModel:
-    """A validated :class:`TransformerModel` with ``num_eval`` evaluation sequences drawn with
-    ``key``.
+    """A :class:`TransformerModel` with ``num_eval`` evaluation sequences drawn with ``key``.
 
     Args:
         data: bigram data from :func:`rivervalley.bigram.make_data`.
@@ -167,8 +168,8 @@ def transformer(data: BigramData, *, seq_len: int = 32, width: int = 16, batch_s
     check_key("key", key)
     keys = jax.random.split(key, num_eval)
     seqs = jax.jit(jax.vmap(lambda k: data.sample_sequence(seq_len, key=k)))(keys)
-    return TransformerModel(data=data, eval_sequences=seqs, width=int(width),
-                            seq_len=int(seq_len), batch_size=int(batch_size))
+    return build(TransformerModel, data=data, eval_sequences=seqs, width=int(width),
+                 seq_len=int(seq_len), batch_size=int(batch_size))
 
 
 __all__ = ["TransformerModel", "transformer"]

@@ -38,7 +38,7 @@ def test_check_names_each_missing_method(method):
     p = _without_method(method)
     with pytest.raises(TypeError, match=rf"type No_{method} has no method '{method}'"):
         problems.check_problem(p, jnp.zeros(2))
-    assert not isinstance(p, problems.Problem)
+    assert not isinstance(p, rv.protocols.Problem)
 
 
 @pytest.mark.parametrize("key", problems.REQUIRED_KEYS)
@@ -101,7 +101,7 @@ def test_the_package_problems_follow_the_protocol():
     model = rv.transformer.transformer(data, seq_len=8, width=4, key=key)
     problems.check_problem(model, model.init_params(key=key))
     for p in (toy, model):
-        assert isinstance(p, problems.Problem)
+        assert isinstance(p, rv.protocols.Problem)
 
 
 # -- from_loss ------------------------------------------------------------------------------------
