@@ -16,11 +16,14 @@ wsd_s       ``peak*``, ``checkpoints*`` (``a/b/c``: the cycle ends, the last end
             ``warmup``, ``rewarmup``, ``decay``, ``shape``, ``min_ratio``
 ==========  ===================================================================================
 
-A ``decay`` written with a ``.`` or an exponent is a fraction, digits only a step count.
+A ``decay`` written with a ``.`` or an exponent is a fraction, digits only a step count. The keys
+are short for the factories' arguments (glossary names): ``peak`` is ``peak_value``, ``steps``
+``num_steps``, ``warmup`` ``warmup_steps``, ``rewarmup`` ``rewarmup_steps``, ``shape``
+``decay_shape``.
 
 :func:`advise` scans the WSD decay fraction and shape for a budget of ``T`` steps under a fitted
 law and compares the best with a cosine (to ``cosine_min_ratio`` of the peak) and a 20% linear
-decay at the same peak and warmup.
+decay (``BASELINE_DECAY``) at the same peak and warmup.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from rivervalley._laws_forms import _law, _params
+from rivervalley._laws_registry import get_law, law_params
+from rivervalley._validate import check_int, check_real
 
 _KEYS = {
     "constant": {"peak": True, "steps": True},
@@ -157,7 +161,7 @@ class Advice(NamedTuple):
         linear decay.
       grid: ``{shape: (fractions, final losses)}`` of the scan.
       curves: ``{label: (lrs, predicted losses at every step 0..T)}`` of the three schedules.
-      num_steps, warmup_steps, peak, cosine_min_ratio: the setting.
+      num_steps, warmup_steps, peak_value, cosine_min_ratio: the setting.
     """
     shape: str
     fraction: float
@@ -168,42 +172,56 @@ class Advice(NamedTuple):
     curves: dict
     num_steps: int
     warmup_steps: int
-    peak: float
+    peak_value: float
     cosine_min_ratio: float
 
 
 #: Fractions and shapes :func:`advise` scans by default.
 FRACTIONS = tuple(np.round(np.arange(0.02, 0.62, 0.02), 2))
 SHAPES = ("linear", "1-sqrt", "cosine", "square")
+#: The WSD baseline :func:`advise` compares with: a linear decay over this fraction of the run.
+BASELINE_DECAY = 0.2
 
 
-def advise(law, params, num_steps: int, *, peak: float, warmup_steps: int = 0,
+def advise(law, params, num_steps: int, *, peak_value: float, warmup_steps: int = 0,
            fractions=FRACTIONS, shapes=SHAPES, cosine_min_ratio: float = 0.1) -> Advice:
     """The WSD decay (fraction and shape) with the lowest predicted final loss for ``num_steps``.
 
-    Every candidate ``wsd(peak, T, warmup_steps=W, decay=f, decay_shape=shape)`` (to 0) is
+    Every candidate ``wsd(peak_value, T, warmup_steps=W, decay=f, decay_shape=shape)`` (to 0) is
     evaluated with the law's full-curve function, batched (one compilation), at step ``T`` (the
-    weights after all ``T`` updates); so are ``cosine(peak, T, warmup_steps=W,
-    min_ratio=cosine_min_ratio)`` and the 20% linear WSD.
+    weights after all ``T`` updates); so are ``cosine(peak_value, T, warmup_steps=W,
+    min_ratio=cosine_min_ratio)`` and the linear WSD baseline (``BASELINE_DECAY`` of the run).
+
+    Args:
+      law: a :class:`Law` or its name.
+      params: the law's fitted parameters.
+      num_steps: the budget T (an integer >= 2).
+      peak_value: the peak LR of every candidate (> 0).
+      warmup_steps: linear warmup steps of every candidate (an integer in [0, T)).
+      fractions, shapes: the WSD decay fractions and shapes to scan.
+      cosine_min_ratio: the cosine baseline decays to this fraction of the peak, in [0, 1].
 
     >>> from rivervalley.laws import RiverValleyParams
     >>> p = RiverValleyParams(2.0, 1.0, 0.5, 0.5, 20.0, 40.0)
-    >>> a = advise("river_valley", p, 2000, peak=0.01, fractions=(0.1, 0.2, 0.4), shapes=("linear",))
+    >>> a = advise("river_valley", p, 2000, peak_value=0.01, fractions=(0.1, 0.2, 0.4), shapes=("linear",))
     >>> a.shape, a.fraction, a.loss < a.cosine_loss
     ('linear', 0.1, True)
+    >>> advise("river_valley", p, 2000, peak_value=0.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: peak_value=0.0 is outside the valid range (0, inf) (a learning rate)
     """
     import jax
     import jax.numpy as jnp
 
     from rivervalley import schedules
 
-    law = _law(law)
-    params = _params(law, params)
-    T = int(num_steps)
-    if T < 2:
-        raise ValueError(f"num_steps={num_steps!r} must be an integer >= 2")
-    if not (np.isfinite(peak) and peak > 0):
-        raise ValueError(f"peak={peak!r} must be a positive learning rate")
+    law = get_law(law)
+    params = law_params(law, params)
+    T = check_int("num_steps", num_steps, lo=2)
+    warmup_steps = check_int("warmup_steps", warmup_steps, lo=0, hi=T - 1)
+    check_real("peak_value", peak_value, lo=0.0, lo_open=True, what="a learning rate")
+    check_real("cosine_min_ratio", cosine_min_ratio, lo=0.0, hi=1.0)
     cands = []
     for shape in shapes:
         for f in fractions:
@@ -212,10 +230,12 @@ def advise(law, params, num_steps: int, *, peak: float, warmup_steps: int = 0,
     if not cands:
         raise ValueError(f"no decay fraction of {list(fractions)} fits in {T} steps after a "
                          f"warmup of {warmup_steps}")
-    scheds = [schedules.wsd(peak, T, warmup_steps=warmup_steps, decay=f, decay_shape=s)
+    scheds = [schedules.wsd(peak_value, T, warmup_steps=warmup_steps, decay=f, decay_shape=s)
               for s, f in cands]
-    scheds.append(schedules.cosine(peak, T, warmup_steps=warmup_steps, min_ratio=cosine_min_ratio))
-    scheds.append(schedules.wsd(peak, T, warmup_steps=warmup_steps, decay=0.2, decay_shape="linear"))
+    scheds.append(schedules.cosine(peak_value, T, warmup_steps=warmup_steps,
+                                   min_ratio=cosine_min_ratio))
+    scheds.append(schedules.wsd(peak_value, T, warmup_steps=warmup_steps, decay=BASELINE_DECAY,
+                                decay_shape="linear"))
     lrs = np.stack([_lrs_f64(s, T + 1) for s in scheds])
     with jax.enable_x64(True):
         curve = jax.jit(jax.vmap(law.curve, in_axes=(None, 0)))
@@ -228,6 +248,6 @@ def advise(law, params, num_steps: int, *, peak: float, warmup_steps: int = 0,
         grid[s] = (np.array([cands[j][1] for j in idx]), finals[idx])
     best = f"WSD {cands[i][0]}, {100 * cands[i][1]:g}% decay"
     curves = {best: (lrs[i], ys[i]), f"cosine to {cosine_min_ratio:g}x": (lrs[-2], ys[-2]),
-              "WSD linear, 20% decay": (lrs[-1], ys[-1])}
+              f"WSD linear, {100 * BASELINE_DECAY:g}% decay": (lrs[-1], ys[-1])}
     return Advice(cands[i][0], cands[i][1], float(finals[i]), float(finals[-2]), float(finals[-1]),
-                  grid, curves, T, int(warmup_steps), float(peak), float(cosine_min_ratio))
+                  grid, curves, T, warmup_steps, float(peak_value), float(cosine_min_ratio))

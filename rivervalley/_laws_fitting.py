@@ -21,10 +21,35 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rivervalley._laws_forms import Law, _as_steps, _law, _params
+from rivervalley._laws_evaluation import check_lrs, check_steps
 from rivervalley._laws_io import Curve
+from rivervalley._laws_registry import Law, get_law, law_params
 
+#: least_squares' ftol: the fit stops when the cost changes by less than this (relative).
 _FTOL = 1e-8
+#: A predicted loss below this (a law can predict <= 0 at bad parameters) counts as this loss in
+#: the log residual ...
+_LOSS_FLOOR = 1e-30
+#: ... and a non-finite prediction has this log residual: far beyond the Huber threshold, finite so
+#: that least_squares goes on.
+_NONFINITE_RESIDUAL = 1e3
+#: An infinite upper bound of a log-scale parameter is this in the fitted coordinate's exponent
+#: (log 1e300 ~ 691): least_squares' trust-region reflective method scales each step by the
+#: distance to the bounds, so this number is part of the stored fits.
+_LOG_SCALE_CAP = 1e300
+#: The start moves this far inside the bounds (relative to the bound's scale): least_squares needs
+#: a strictly interior start.
+_INTERIOR = 1e-9
+#: A free parameter within this (relative) of a bound, in the fitted coordinate, sits at it.
+_AT_BOUND = 1e-4
+#: Singular values of the Jacobian below ``max singular value * max(n, k) * eps`` times this
+#: count as zero (NumPy's ``matrix_rank`` tolerance, with a margin for the Jacobian's rounding).
+_RANK_TOL_FACTOR = 1e3
+#: A parameter whose weight in a zero-curvature direction exceeds this is not identifiable.
+_NULL_WEIGHT = 1e-8
+#: A bootstrap refit has ``max_nfev // _BOOT_NFEV_DIVISOR`` evaluations, at least _BOOT_NFEV_MIN
+#: (it starts at the optimum).
+_BOOT_NFEV_DIVISOR, _BOOT_NFEV_MIN = 5, 20
 
 
 class FitWarning(UserWarning):
@@ -84,13 +109,10 @@ def _unpack(data, losses, steps, min_step):
             if len(steps_list) != len(lrs_list):
                 raise ValueError(f"got {len(lrs_list)} LR arrays but {len(steps_list)} step arrays")
     for i, (l, y) in enumerate(zip(lrs_list, losses_list)):
-        if l.ndim != 1 or l.size == 0:
-            raise ValueError(f"lrs[{i}] has shape {l.shape}: expected a non-empty 1-D array")
-        if not np.all(np.isfinite(l)) or np.any(l < 0):
-            raise ValueError(f"lrs[{i}] must be finite and >= 0 (learning rates)")
+        check_lrs(l, f"lrs[{i}]")
         if y.ndim != 1:
             raise ValueError(f"losses[{i}] has shape {y.shape}: expected a 1-D array")
-    steps_list = [_as_steps(s, len(l), len(y), f"steps[{i}]")
+    steps_list = [check_steps(s, len(l), len(y), f"steps[{i}]")
                   for i, (s, l, y) in enumerate(zip(steps_list, lrs_list, losses_list))]
     if min_step:
         keep = [s >= min_step for s in steps_list]
@@ -123,8 +145,8 @@ def _compiled(law: Law, free: tuple, is_log: tuple):
         preps, logy, zf0 = data
         p = params_of(z, zf0)
         pred = jnp.concatenate([law.evaluate_at(p, prep) for prep in preps])
-        r = jnp.log(jnp.maximum(pred, 1e-30)) - logy
-        return jnp.where(jnp.isfinite(r), r, 1e3)
+        r = jnp.log(jnp.maximum(pred, _LOSS_FLOOR)) - logy
+        return jnp.where(jnp.isfinite(r), r, _NONFINITE_RESIDUAL)
 
     return jax.jit(residual), jax.jit(jax.jacfwd(residual)), params_of
 
@@ -159,15 +181,15 @@ def fit(law: Law | str, data, losses=None, *, steps=None, init=None, huber_delta
       a :class:`FitResult`. Warns :class:`FitWarning` when a free parameter ends at a bound, a
       group of hill directions collapsed, the Jacobian is rank deficient, or R^2 is undefined.
 
-    >>> from rivervalley.laws import RIVER_VALLEY, RiverValleyParams, predict
+    >>> from rivervalley.laws import RIVER_VALLEY, RiverValleyParams, loss_curve
     >>> lrs = np.full(200, 0.1)
     >>> true = RiverValleyParams(1.0, 1.0, 0.5, 1.0, 2.0, 1.0)
-    >>> y = np.asarray(predict(RIVER_VALLEY, true, lrs))
-    >>> r = fit(RIVER_VALLEY, lrs, y, init=true._replace(A=1.2), fixed=("lam", "s2", "tau0"))
+    >>> y = np.asarray(loss_curve(RIVER_VALLEY, true, lrs))
+    >>> r = fit(RIVER_VALLEY, lrs, y, init=true._replace(A=1.2), fixed=("sharpness", "noise_var", "tau0"))
     >>> round(float(r.params.A), 4), r.r2 > 0.9999
     (1.0, True)
     """
-    law = _law(law)
+    law = get_law(law)
     if uncertainty not in ("laplace", "bootstrap", "none"):
         raise ValueError(f"uncertainty={uncertainty!r} is not one of laplace, bootstrap, none")
     for name, v, lo in (("max_nfev", max_nfev, 1), ("n_boot", n_boot, 2), ("min_step", min_step, 0)):
@@ -187,7 +209,7 @@ def fit(law: Law | str, data, losses=None, *, steps=None, init=None, huber_delta
     if n_obs < int(free.sum()):
         raise ValueError(f"{n_obs} losses cannot determine {int(free.sum())} free parameters of "
                          f"{law.name}: give more points or fix some parameters (fixed=)")
-    p0 = _params(law, init) if init is not None else law.guess(lrs_list, losses_list, steps_list)
+    p0 = law_params(law, init) if init is not None else law.guess(lrs_list, losses_list, steps_list)
     lo_b, hi_b = np.array(law.lower, float), np.array(law.upper, float)
     p0v = np.clip(np.array(p0, float), lo_b, hi_b)
     if not np.all(np.isfinite(p0v)):
@@ -195,14 +217,14 @@ def fit(law: Law | str, data, losses=None, *, steps=None, init=None, huber_delta
     is_log = np.array([n in law.log_scale for n in names])
 
     def to_z(p):
-        return np.where(is_log, np.log(np.maximum(p, 1e-300)), p)
+        return np.where(is_log, np.log(np.maximum(p, np.finfo(np.float64).tiny)), p)
 
     z0 = to_z(p0v)[free]
     zlo = to_z(lo_b)[free]
-    zhi = np.where(is_log, np.log(np.where(np.isfinite(hi_b), hi_b, 1e300)), hi_b)[free]
+    zhi = np.where(is_log, np.log(np.where(np.isfinite(hi_b), hi_b, _LOG_SCALE_CAP)), hi_b)[free]
     with np.errstate(invalid="ignore"):
-        lo_in = np.where(np.isfinite(zlo), zlo + 1e-9 * (1 + np.abs(zlo)), zlo)
-        hi_in = np.where(np.isfinite(zhi), zhi - 1e-9 * (1 + np.abs(zhi)), zhi)
+        lo_in = np.where(np.isfinite(zlo), zlo + _INTERIOR * (1 + np.abs(zlo)), zlo)
+        hi_in = np.where(np.isfinite(zhi), zhi - _INTERIOR * (1 + np.abs(zhi)), zhi)
     z0 = np.clip(z0, lo_in, hi_in)
 
     from scipy.optimize import least_squares
@@ -239,11 +261,12 @@ def fit(law: Law | str, data, losses=None, *, steps=None, init=None, huber_delta
             se_z, rank = _laplace(J, r_log) if uncertainty != "none" else (np.full(len(sol.x), np.nan), None)
             if uncertainty == "bootstrap":
                 rng = np.random.default_rng(seed)
-                bar.reset(total=max_nfev + n_boot * max(20, max_nfev // 5))
+                boot_nfev = max(_BOOT_NFEV_MIN, max_nfev // _BOOT_NFEV_DIVISOR)
+                bar.reset(total=max_nfev + n_boot * boot_nfev)
                 zs = []
                 for _ in range(n_boot):
                     logy_b = np.log(pred) - rng.choice(r_log, size=len(r_log), replace=True)
-                    zs.append(solve(logy_b, sol.x, max(20, max_nfev // 5)).x)
+                    zs.append(solve(logy_b, sol.x, boot_nfev).x)
                 se_z = np.std(np.array(zs), axis=0, ddof=1)
         finally:
             bar.close()
@@ -266,7 +289,7 @@ def fit(law: Law | str, data, losses=None, *, steps=None, init=None, huber_delta
     zf = to_z(pv)[free]
     for j, n in enumerate(np.array(names)[free]):
         for b, side in ((zlo[j], "lower"), (zhi[j], "upper")):
-            if np.isfinite(b) and abs(zf[j] - b) <= 1e-4 * (1 + abs(b)):
+            if np.isfinite(b) and abs(zf[j] - b) <= _AT_BOUND * (1 + abs(b)):
                 val = lo_b[list(names).index(n)] if side == "lower" else hi_b[list(names).index(n)]
                 msgs.append(f"{law.name}: parameter {n}={getattr(params, n):.4g} sits at its {side} "
                             f"bound {val:g}: the data do not determine it; the law may not fit")
@@ -287,12 +310,12 @@ def _laplace(J: np.ndarray, r: np.ndarray):
     if n <= k or not np.all(np.isfinite(J)):
         return np.full(k, np.nan), (0 if not np.all(np.isfinite(J)) else min(n, k))
     u, sv, vt = np.linalg.svd(J, full_matrices=False)
-    tol = sv.max() * max(n, k) * np.finfo(float).eps * 1e3 if sv.size else 0.0
+    tol = sv.max() * max(n, k) * np.finfo(float).eps * _RANK_TOL_FACTOR if sv.size else 0.0
     rank = int(np.sum(sv > tol))
     s2 = float(np.sum(r ** 2)) / (n - k)
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = np.where(sv > tol, 1.0 / sv ** 2, np.inf)
         var = np.einsum("ij,j,ij->i", vt.T, inv, vt.T) * s2
         # directions with no curvature make every parameter they touch unidentified
-        bad = np.any((np.abs(vt) > 1e-8) & (sv <= tol)[:, None], axis=0)
+        bad = np.any((np.abs(vt) > _NULL_WEIGHT) & (sv <= tol)[:, None], axis=0)
     return np.where(bad, np.nan, np.sqrt(var)), rank

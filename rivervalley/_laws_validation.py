@@ -58,7 +58,7 @@ Log of what was tried, and on which data (a choice is made on fit data only):
   river_valley_2          0.999895      5.99% / 5.99%   half fit: both groups collapsed
   multi_power             0.999915      0.07% / 0.14%
   lr_annealing            0.999790      1.29% / 1.29%
-  spectrum, p = 1 fixed   0.999880      0.68% / 0.68%   spectrum collapsed to one lam
+  spectrum, p = 1 fixed   0.999880      0.68% / 0.68%   spectrum collapsed to one sharpness
   spectrum, p free        0.999918      0.76% / 0.76%   p = 0.80: hill ~ eta^0.8
   ======================  ============  ==============  ==============================
 
@@ -77,9 +77,10 @@ from typing import Any
 
 import numpy as np
 
+from rivervalley._laws_evaluation import loss_curve
 from rivervalley._laws_fitting import FitWarning, fit
-from rivervalley._laws_forms import LAWS, _law, predict
 from rivervalley._laws_io import Curve, glue, load_curve, real_curves, reconstruct_lr
+from rivervalley._laws_registry import LAWS, get_law
 
 #: First step fitted and scored.
 MIN_STEP = 1000
@@ -143,7 +144,7 @@ def _scored(law, params, c: Curve, start: int):
     import jax
 
     with jax.enable_x64(True):
-        pred = np.asarray(predict(law, params, c.lrs, steps=s), np.float64)
+        pred = np.asarray(loss_curve(law, params, c.lrs, steps=s), np.float64)
     return s, c.losses[k], pred
 
 
@@ -158,7 +159,7 @@ def validate(laws=DEFAULT_LAWS, anchors=ANCHORS, *, data: dict | None = None,
     ``series`` (NOT serializable: ``{(law, anchor, name): (steps, obs, pred)}`` for figures).
     """
     cat = catalog() if data is None else data
-    laws = [_law(l).name for l in laws]
+    laws = [get_law(l).name for l in laws]
     wanted = list(anchors)
     anchors = [next((k for k in cat if _same(k, a)), None) for a in wanted]
     for a, want in zip(anchors, wanted):
@@ -241,8 +242,8 @@ def _drop(law, params, c: Curve, cat: dict) -> dict:
     at = np.nonzero(main.steps == s)[0]
     measured = float(main.losses[at[0]] - c.losses[-1]) if len(at) else float("nan")
     with jax.enable_x64(True):
-        const = float(predict(law, params, main.lrs[: s + 1], steps=[s])[0])
-        cool = float(predict(law, params, c.lrs, steps=[s])[0])
+        const = float(loss_curve(law, params, main.lrs[: s + 1], steps=[s])[0])
+        cool = float(loss_curve(law, params, c.lrs, steps=[s])[0])
     return {"law": law, "target_lr": float(lr), "name": c.meta["name"], "step": s,
             "measured": measured, "predicted": const - cool}
 
@@ -261,8 +262,8 @@ def drop_curve(law, params, peaks=(1e-4, 5e-4, 1e-3, 2e-3, 3e-3), *, iterations:
         const = reconstruct_lr({**cfg, "wsd_fract_decay": 0.0}, iterations)
         cool = reconstruct_lr({**cfg, "wsd_fract_decay": fraction}, iterations)
         with jax.enable_x64(True):
-            out.append(float(predict(law, params, const, steps=[s])[0])
-                       - float(predict(law, params, cool, steps=[s])[0]))
+            out.append(float(loss_curve(law, params, const, steps=[s])[0])
+                       - float(loss_curve(law, params, cool, steps=[s])[0]))
     return np.array(out)
 
 

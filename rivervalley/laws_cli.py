@@ -2,7 +2,7 @@
 
     rivervalley laws fit RUN... --law NAME --out params.json     (RUN: a log; several share params)
     rivervalley laws predict params.json --schedule SPEC [--csv OUT.csv] [--plot OUT.png]
-    rivervalley laws advise params.json --steps T [--warmup W] [--peak LR] [--plot OUT.png]
+    rivervalley laws advise params.json --steps T [--warmup W] [--peak-value LR] [--plot OUT.png]
     rivervalley laws validate [--laws a,b] [--anchors 1e-3,2e-3] [--json OUT.json]
 
 A RUN is any file :func:`rivervalley.laws.load_curve` reads (the shipped JSON logs, CSV /
@@ -32,8 +32,22 @@ from pathlib import Path
 
 import numpy as np
 
+from rivervalley._laws_advice import BASELINE_DECAY
+
 #: params.json format version.
 FORMAT = 1
+#: ``fit --min-step`` defaults to this fraction of the longest run (the first steps are a transient).
+DEFAULT_MIN_STEP_FRACTION = 0.02
+#: A run's warmup ends at the first step whose LR reaches this fraction of its peak.
+_WARMUP_END = 0.999
+#: ``predict`` notes a warmup that differs from the fitted runs' by more than this many steps
+#: and this fraction of theirs.
+_WARMUP_NOTE_STEPS, _WARMUP_NOTE_FRACTION = 10, 0.1
+#: The loss panels of the plots leave out this first fraction of the run (the loss falls from
+#: far above) and clip at this percentile, with this margin of the range either side.
+_PLOT_SKIP_FRACTION, _PLOT_TOP_PERCENTILE, _PLOT_MARGIN = 0.1, 95, 0.05
+#: Resolution of the written figures.
+_PLOT_DPI = 120
 
 
 def _usage(msg: str):
@@ -77,7 +91,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--steps", type=int, required=True, metavar="T", help="the budget in steps")
     a.add_argument("--warmup", type=int, default=None, metavar="W",
                    help="warmup steps (default: the warmup of the fitted runs)")
-    a.add_argument("--peak", type=float, default=None,
+    a.add_argument("--peak-value", type=float, default=None, metavar="LR",
                    help="peak LR (default: the peak LR of the fitted runs)")
     a.add_argument("--cosine-min-ratio", type=float, default=0.1,
                    help="the cosine baseline decays to this fraction of the peak (default 0.1)")
@@ -150,7 +164,7 @@ def _write_csv(path: Path, header: str, cols) -> None:
 
 
 def _save_fig(fig, path: Path) -> None:
-    _atomic(path, lambda t: fig.savefig(t, format="png", dpi=120, metadata={"Software": None}))
+    _atomic(path, lambda t: fig.savefig(t, format="png", dpi=_PLOT_DPI, metadata={"Software": None}))
 
 
 def read_params(path: str) -> dict:
@@ -202,7 +216,7 @@ def _fit(args) -> int:
         except ValueError as e:
             raise _usage(str(e)) from None
     T = max(len(c.lrs) for c in curves)
-    min_step = int(0.02 * T) if args.min_step is None else args.min_step
+    min_step = int(DEFAULT_MIN_STEP_FRACTION * T) if args.min_step is None else args.min_step
     if min_step < 0:
         raise _usage(f"--min-step {min_step} must be >= 0")
     with warnings.catch_warnings(record=True) as caught:
@@ -215,7 +229,7 @@ def _fit(args) -> int:
     msgs = [str(w.message) for w in caught if issubclass(w.category, L.FitWarning)]
     fields = r.params._fields
     peaks = [float(np.max(c.lrs)) for c in curves]
-    warm = [int(np.argmax(c.lrs >= 0.999 * np.max(c.lrs))) for c in curves]
+    warm = [_warmup_steps(c.lrs) for c in curves]
     doc = {"format": FORMAT, "law": args.law,
            "params": {k: float(v) for k, v in zip(fields, r.params)},
            "stderr": {k: float(v) for k, v in zip(fields, r.stderr)},
@@ -226,12 +240,18 @@ def _fit(args) -> int:
     _write_json(out, doc)
     print(f"{args.law}: R^2 {r.r2:.5f}, RMS log error {r.rmse_log:.2e} on "
           f"{sum(int(np.sum(c.steps >= min_step)) for c in curves)} losses of {len(curves)} run(s)")
+    width = max(map(len, fields))
     for k, v, s in zip(fields, r.params, r.stderr):
-        print(f"  {k:>6} = {v:.6g}  +- {s:.2g}")
+        print(f"  {k:>{width}} = {v:.6g}  +- {s:.2g}")
     for m in msgs:
         print(f"  warning: {m}")
     print(f"wrote {out}")
     return 0
+
+
+def _warmup_steps(lrs: np.ndarray) -> int:
+    """The first step whose LR is (within ``_WARMUP_END``) the run's peak."""
+    return int(np.argmax(lrs >= _WARMUP_END * np.max(lrs)))
 
 
 def _spec(s: str):
@@ -255,13 +275,13 @@ def _predict(args) -> int:
     T = spec.num_steps
     lrs = spec.lrs(T + 1)                         # the loss after all T updates sits at step T
     with jax.enable_x64(True):
-        y = np.asarray(L.predict(d["law"], d["params"], lrs), np.float64)
+        y = np.asarray(L.loss_curve(d["law"], d["params"], lrs), np.float64)
     steps = np.arange(T + 1)
     print(f"{d['law']} on {args.schedule}: predicted loss {y[-1]:.4f} after {T} steps "
           f"(lowest {y.min():.4f} at step {int(np.argmin(y))})")
     w_fit = int(d.get("warmup_steps", 0))
-    w_new = int(np.argmax(lrs >= 0.999 * np.max(lrs)))
-    if abs(w_fit - w_new) > max(10, 0.1 * w_fit):
+    w_new = _warmup_steps(lrs)
+    if abs(w_fit - w_new) > max(_WARMUP_NOTE_STEPS, _WARMUP_NOTE_FRACTION * w_fit):
         print(f"  note: this schedule warms up over {w_new} steps, the fitted runs over {w_fit}; "
               "laws that sum LR changes (lr_annealing, multi_power) shift with the warmup "
               f"(add warmup={w_fit} to the spec to compare like with like)")
@@ -286,9 +306,11 @@ def _plot_curves(curves: dict, title: str, grid: dict | None = None):
     axes[0, 0].set_ylabel("learning rate")
     axes[1, 0].set_ylabel("predicted loss")
     axes[1, 0].set_xlabel("step")
-    lo = min(float(np.min(y[len(y) // 10:])) for _, y in curves.values())
-    hi = max(float(np.percentile(y[len(y) // 10:], 95)) for _, y in curves.values())
-    axes[1, 0].set_ylim(lo - 0.05 * (hi - lo + 1e-9), hi + 0.05 * (hi - lo + 1e-9))
+    shown = [y[int(_PLOT_SKIP_FRACTION * len(y)):] for _, y in curves.values()]
+    lo = min(float(np.min(y)) for y in shown)
+    hi = max(float(np.percentile(y, _PLOT_TOP_PERCENTILE)) for y in shown)
+    margin = _PLOT_MARGIN * (hi - lo) if hi > lo else _PLOT_MARGIN * max(abs(hi), 1.0)
+    axes[1, 0].set_ylim(lo - margin, hi + margin)
     axes[1, 0].legend(fontsize=7)
     axes[0, 0].set_title(title, fontsize=9)
     if grid:
@@ -314,19 +336,20 @@ def _advise(args) -> int:
         args.warmup = int(d.get("warmup_steps", 0))
     if args.warmup < 0 or args.warmup >= args.steps:
         raise _usage(f"--warmup {args.warmup} must be in [0, --steps)")
-    peak = float(d.get("peak_lr", float("nan"))) if args.peak is None else args.peak
+    peak = float(d.get("peak_lr", float("nan"))) if args.peak_value is None else args.peak_value
     if not (math.isfinite(peak) and peak > 0):
-        raise _usage(f"--peak {peak} must be a positive learning rate (the params.json has none)")
+        raise _usage(f"--peak-value {peak} must be a positive learning rate (the params.json has "
+                     "none)")
     if not 0 <= args.cosine_min_ratio <= 1:
         raise _usage(f"--cosine-min-ratio {args.cosine_min_ratio} must be in [0, 1]")
     png = _out_path(args.plot, "--plot", ".png") if args.plot else None
     js = _out_path(args.json, "--json", ".json") if args.json else None
-    a = L.advise(d["law"], d["params"], args.steps, peak=peak, warmup_steps=args.warmup,
+    a = L.advise(d["law"], d["params"], args.steps, peak_value=peak, warmup_steps=args.warmup,
                  cosine_min_ratio=args.cosine_min_ratio)
     print(advice_text(a, d["law"]))
     if js:
         _write_json(js, {"law": d["law"], "num_steps": a.num_steps, "warmup_steps": a.warmup_steps,
-                         "peak_lr": a.peak, "best": {"shape": a.shape, "fraction": a.fraction,
+                         "peak_lr": a.peak_value, "best": {"shape": a.shape, "fraction": a.fraction,
                                                      "loss": a.loss},
                          "cosine": {"min_ratio": a.cosine_min_ratio, "loss": a.cosine_loss},
                          "wsd_linear_20": {"loss": a.wsd20_loss},
@@ -335,7 +358,7 @@ def _advise(args) -> int:
         print(f"wrote {js}")
     if png:
         _save_fig(_plot_curves(a.curves, f"{d['law']}: advice for {a.num_steps} steps at peak "
-                               f"{a.peak:g}", a.grid), png)
+                               f"{a.peak_value:g}", a.grid), png)
         print(f"wrote {png}")
     return 0
 
@@ -343,12 +366,13 @@ def _advise(args) -> int:
 def advice_text(a, law: str) -> str:
     """The advice as the CLI prints it (the README quotes it)."""
     return "\n".join([
-        f"{law}: budget {a.num_steps} steps, warmup {a.warmup_steps}, peak LR {a.peak:g}",
+        f"{law}: budget {a.num_steps} steps, warmup {a.warmup_steps}, peak LR {a.peak_value:g}",
         f"  best WSD decay: {a.shape}, {100 * a.fraction:g}% of the run "
         f"({int(a.fraction * a.num_steps)} steps) -> predicted final loss {a.loss:.4f}",
         f"  cosine to {a.cosine_min_ratio:g} x peak          -> {a.cosine_loss:.4f} "
         f"({a.cosine_loss - a.loss:+.4f})",
-        f"  WSD linear, 20% decay        -> {a.wsd20_loss:.4f} ({a.wsd20_loss - a.loss:+.4f})"])
+        f"  WSD linear, {100 * BASELINE_DECAY:g}% decay        -> {a.wsd20_loss:.4f} "
+        f"({a.wsd20_loss - a.loss:+.4f})"])
 
 
 def _validate(args) -> int:

@@ -58,7 +58,7 @@ def ref_convex(p, e):
 
 
 def ref_river_valley(p, e):
-    L0, A, al, tau0, lam, s2 = p
+    L0, A, al, tau0, lam, s2 = p                     # sharpness lambda, noise variance sigma^2
     T = len(e)
     # V_t = sum_{s<t} e_s^2 s2 prod_{r=s+1}^{t-1} (1 - e_r lam)^2, via a product matrix
     logf = np.log(np.abs(1 - e * lam)) * 2
@@ -120,7 +120,7 @@ SCHEDULES = _schedules()
 def test_law_matches_direct_quadratic_reference(name, sched):
     e = SCHEDULES[sched]
     with jax.enable_x64(True):
-        got = np.asarray(L.predict(name, PARAMS[name], e))
+        got = np.asarray(L.loss_curve(name, PARAMS[name], e))
     want = REFS[name](PARAMS[name], e)
     ok = np.isfinite(want)
     assert np.array_equal(np.isfinite(got), ok)            # the convex bound is inf where eta_t = 0
@@ -128,11 +128,11 @@ def test_law_matches_direct_quadratic_reference(name, sched):
 
 
 @pytest.mark.parametrize("name", list(PARAMS))
-def test_predict_at_steps_matches_reference(name):
+def test_loss_curve_at_steps_matches_reference(name):
     e = SCHEDULES["wsd"]
     steps = np.array([0, 1, 7, 30, 119, 120, 121, 150, 159])
     with jax.enable_x64(True):
-        got = np.asarray(L.predict(name, PARAMS[name], e, steps=steps))
+        got = np.asarray(L.loss_curve(name, PARAMS[name], e, steps=steps))
     np.testing.assert_allclose(got, REFS[name](PARAMS[name], e)[steps], rtol=1e-10)
 
 
@@ -142,28 +142,29 @@ def test_multi_power_long_schedule_stays_accurate():
     steps = np.array([100, 15999, 16500, 18000, 19999])
     p = L.MultiPowerParams(2.5, 0.9, 0.5, 250.0, 0.1, 0.3, 0.9, 0.2)
     with jax.enable_x64(True):
-        full = np.asarray(L.predict(L.MULTI_POWER, p, e))[steps]
-        exact = np.asarray(L.predict(L.MULTI_POWER, p, e, steps=steps))
+        full = np.asarray(L.loss_curve(L.MULTI_POWER, p, e))[steps]
+        exact = np.asarray(L.loss_curve(L.MULTI_POWER, p, e, steps=steps))
     np.testing.assert_allclose(full, exact, rtol=1e-10)
 
 
 def test_river_valley_steady_state_and_drop():
-    # constant LR: hill loss -> eta s2 / (2 (2 - eta lam)) (THEORY.md §4); decay removes it
+    # constant LR: hill loss -> eta sigma^2 / (2 (2 - eta lambda)) (THEORY.md §4)
     p = L.RiverValleyParams(0.0, 0.0, 0.5, 1.0, 2.0, 3.0)
     with jax.enable_x64(True):
-        y = np.asarray(L.predict(L.RIVER_VALLEY, p, np.full(2000, 0.1)))
+        y = np.asarray(L.loss_curve(L.RIVER_VALLEY, p, np.full(2000, 0.1)))
     assert y[-1] == pytest.approx(0.1 * 3.0 / (2 * (2 - 0.2)), rel=1e-10)
 
 
 def test_float32_default():
-    y = L.predict(L.LR_ANNEALING, PARAMS["lr_annealing"], np.full(10, 0.1, np.float32))
+    y = L.loss_curve(L.LR_ANNEALING, PARAMS["lr_annealing"], np.full(10, 0.1, np.float32))
     assert y.dtype == np.float32
 
 
 # ------------------------------------------------------------------ fitting
 
 
-def _wsd(T, frac, peak=0.01, warm=50):
+def wsd_lrs(T, frac, peak=0.01, warm=50):
+    """A WSD schedule built by hand: warmup from peak / warm, linear decay over frac * T."""
     e = np.full(T, peak)
     e[:warm] = peak * np.arange(1, warm + 1) / warm
     D = int(frac * T)
@@ -172,7 +173,7 @@ def _wsd(T, frac, peak=0.01, warm=50):
     return e
 
 
-CURVES = [_wsd(1500, 0.0), _wsd(1500, 0.2)]
+CURVES = [wsd_lrs(1500, 0.0), wsd_lrs(1500, 0.2)]
 STEPS = [np.arange(60, 1500, 20)] * 2
 
 
@@ -192,7 +193,7 @@ FIT_TRUE = {
 def test_fit_recovers_parameters_noise_free(name):
     true = FIT_TRUE[name]
     with jax.enable_x64(True):
-        ys = [np.asarray(L.predict(name, true, e, steps=s)) for e, s in zip(CURVES, STEPS)]
+        ys = [np.asarray(L.loss_curve(name, true, e, steps=s)) for e, s in zip(CURVES, STEPS)]
     init = true._replace(**{f: getattr(true, f) * 1.3 for f in true._fields[1:3]})
     r = L.fit(name, CURVES, ys, steps=STEPS, init=init, max_nfev=300)
     # exact data: the parameters come back to 1e-4 (relative), the curve to R^2 > 1 - 1e-10
@@ -205,7 +206,7 @@ def test_fit_recovers_parameters_lightly_noisy(name):
     true = FIT_TRUE[name]
     rng = np.random.default_rng(1)
     with jax.enable_x64(True):
-        ys = [np.asarray(L.predict(name, true, e, steps=s)) * np.exp(1e-4 * rng.standard_normal(len(s)))
+        ys = [np.asarray(L.loss_curve(name, true, e, steps=s)) * np.exp(1e-4 * rng.standard_normal(len(s)))
               for e, s in zip(CURVES, STEPS)]
     init = true._replace(**{f: getattr(true, f) * 1.2 for f in true._fields[1:3]})
     r = L.fit(name, CURVES, ys, steps=STEPS, init=init, max_nfev=300)
@@ -214,15 +215,15 @@ def test_fit_recovers_parameters_lightly_noisy(name):
     assert abs(r.params.alpha - true.alpha) / true.alpha < 0.05
     with jax.enable_x64(True):
         for e in CURVES:
-            pred = float(L.predict(name, r.params, e, steps=[len(e) - 1])[0])
-            want = float(L.predict(name, true, e, steps=[len(e) - 1])[0])
+            pred = float(L.loss_curve(name, r.params, e, steps=[len(e) - 1])[0])
+            want = float(L.loss_curve(name, true, e, steps=[len(e) - 1])[0])
             assert abs(pred - want) / want < 1e-4
 
 
 def test_convex_fit_is_the_linear_least_squares_solution():
     true = L.ConvexBoundParams(2.0, 3.0, 0.05)
     with jax.enable_x64(True):
-        ys = [np.asarray(L.predict("convex_bound", true, e, steps=s)) for e, s in zip(CURVES, STEPS)]
+        ys = [np.asarray(L.loss_curve("convex_bound", true, e, steps=s)) for e, s in zip(CURVES, STEPS)]
     r = L.fit("convex_bound", CURVES, ys, steps=STEPS)
     assert np.max(_rel(r.params, true)) < 1e-6
 
@@ -233,49 +234,49 @@ def test_fit_rejects_bad_input():
     with pytest.raises(ValueError, match="outside"):
         L.fit("river_valley", np.full(10, 0.1), np.ones(2), steps=[3, 10])
     with pytest.raises(ValueError, match="law="):
-        L.predict("nope", (1.0,), np.ones(3))
+        L.loss_curve("nope", (1.0,), np.ones(3))
     with pytest.raises(ValueError, match="fixed"):
         L.fit("river_valley", np.full(10, 0.1), np.ones(10), fixed=("zzz",))
 
 
 def test_river_valley_2_steady_state_is_the_sum_of_both_groups():
-    # constant LR: each group relaxes to eta s2 / (2 (2 - eta lam)); with s2_2 = 0 it is the
-    # one-group law exactly
+    # constant LR: each group relaxes to eta sigma^2 / (2 (2 - eta lambda)); with noise_var_2 = 0
+    # it is the one-group law exactly
     p = L.RiverValley2Params(0.0, 0.0, 0.5, 1.0, 2.0, 3.0, 0.5, 1.0)
     with jax.enable_x64(True):
-        y = np.asarray(L.predict(L.RIVER_VALLEY_2, p, np.full(20000, 0.1)))
-        one = np.asarray(L.predict(L.RIVER_VALLEY, p[:6], SCHEDULES["wsd"]))
-        two = np.asarray(L.predict(L.RIVER_VALLEY_2, p._replace(s2_2=0.0), SCHEDULES["wsd"]))
+        y = np.asarray(L.loss_curve(L.RIVER_VALLEY_2, p, np.full(20000, 0.1)))
+        one = np.asarray(L.loss_curve(L.RIVER_VALLEY, p[:6], SCHEDULES["wsd"]))
+        two = np.asarray(L.loss_curve(L.RIVER_VALLEY_2, p._replace(noise_var_2=0.0), SCHEDULES["wsd"]))
     want = 0.1 * 3.0 / (2 * (2 - 0.2)) + 0.1 * 1.0 / (2 * (2 - 0.05))
     assert y[-1] == pytest.approx(want, rel=1e-10)
     np.testing.assert_array_equal(one, two)
 
 
-def test_predict_at_steps_accepts_a_user_defined_law():
+def test_loss_curve_at_steps_accepts_a_user_defined_law():
     # compiled evaluators were looked up by name in LAWS: an unregistered Law raised KeyError
     import dataclasses
 
     mine = dataclasses.replace(L.RIVER_VALLEY, name="my_river_valley")
     e, steps = SCHEDULES["wsd"], np.array([0, 50, 159])
     with jax.enable_x64(True):
-        got = np.asarray(L.predict(mine, PARAMS["river_valley"], e, steps=steps))
-        want = np.asarray(L.predict("river_valley", PARAMS["river_valley"], e, steps=steps))
+        got = np.asarray(L.loss_curve(mine, PARAMS["river_valley"], e, steps=steps))
+        want = np.asarray(L.loss_curve("river_valley", PARAMS["river_valley"], e, steps=steps))
     np.testing.assert_array_equal(got, want)
 
 
 def test_multi_power_jacobian_at_steps_matches_finite_differences():
     # the exact-at-steps evaluator has a hand-written JVP (one pass over the pairs for all
     # directions): it must agree with central differences and with reverse mode
-    from rivervalley import _laws_forms as F
+    from rivervalley import _laws_at_steps as S
 
     e = SCHEDULES["wsd"]
     steps = np.array([0, 1, 7, 30, 119, 120, 121, 150, 159])
     p = np.array(PARAMS["multi_power"], float)
     with jax.enable_x64(True):
-        prep = jax.tree_util.tree_map(jax.numpy.asarray, F._mpl_prepare(e, steps))
+        prep = jax.tree_util.tree_map(jax.numpy.asarray, S.prepare_multi_power(e, steps))
 
         def f(v):
-            return F._mpl_at(L.MultiPowerParams(*v), prep)
+            return S.multi_power_at(L.MultiPowerParams(*v), prep)
 
         jf = np.asarray(jax.jacfwd(f)(p))
         jr = np.asarray(jax.jacrev(f)(p))
@@ -289,11 +290,12 @@ def test_multi_power_jacobian_at_steps_matches_finite_differences():
 def test_spectrum_fit_recovers_every_parameter_noise_free():
     # 8 parameters need richer data than two curves: constant, 20% and 50% decays over 3000 steps;
     # EVERY parameter starts 20% off
-    runs = [_wsd(3000, f) for f in (0.0, 0.2, 0.5)]
+    runs = [wsd_lrs(3000, f) for f in (0.0, 0.2, 0.5)]
     steps = [np.arange(60, 3000, 20)] * 3
     true = L.RiverValleySpectrumParams(2.0, 1.0, 0.5, 0.5, 40.0, 1.0, 40.0, 0.8)
     with jax.enable_x64(True):
-        ys = [np.asarray(L.predict("river_valley_spectrum", true, e, steps=s)) for e, s in zip(runs, steps)]
+        ys = [np.asarray(L.loss_curve("river_valley_spectrum", true, e, steps=s))
+              for e, s in zip(runs, steps)]
     init = true._replace(**{f: getattr(true, f) * 1.2 for f in true._fields})
     r = L.fit("river_valley_spectrum", runs, ys, steps=steps, init=init, max_nfev=400)
     assert r.r2 > 1 - 1e-10

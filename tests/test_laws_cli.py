@@ -44,7 +44,7 @@ def test_predict_writes_csv_and_png(fitted, capsys):
     # the CSV is the library's prediction of that schedule
     d = laws_cli.read_params(str(fitted / "params.json"))
     with jax.enable_x64(True):
-        want = np.asarray(L.predict("river_valley", d["params"], L.schedule_from_spec(spec).lrs(50001)))
+        want = np.asarray(L.loss_curve("river_valley", d["params"], L.schedule_from_spec(spec).lrs(50001)))
     np.testing.assert_allclose(rows[:, 2], want, rtol=1e-10)
     assert (fitted / "pred.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a schedule with another warmup is predicted, with a note

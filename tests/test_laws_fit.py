@@ -5,27 +5,18 @@ import warnings
 import jax
 import numpy as np
 import pytest
+from test_laws import wsd_lrs
 
 from rivervalley import laws as L
 
-
-def _wsd(T, frac, peak=0.01, warm=50):
-    e = np.full(T, peak)
-    e[:warm] = peak * np.arange(1, warm + 1) / warm
-    D = int(frac * T)
-    if D:
-        e[T - D:] = peak * (1 - np.arange(D) / D)
-    return e
-
-
-RUNS = [_wsd(1500, 0.0), _wsd(1500, 0.2)]
+RUNS = [wsd_lrs(1500, 0.0), wsd_lrs(1500, 0.2)]
 STEPS = [np.arange(60, 1500, 20)] * 2
 
 
 def _curves(name, true, noise=0.0, seed=0):
     rng = np.random.default_rng(seed)
     with jax.enable_x64(True):
-        ys = [np.asarray(L.predict(name, true, e, steps=s)) for e, s in zip(RUNS, STEPS)]
+        ys = [np.asarray(L.loss_curve(name, true, e, steps=s)) for e, s in zip(RUNS, STEPS)]
     return [L.Curve(s, e, y * np.exp(noise * rng.standard_normal(len(y))), {})
             for e, s, y in zip(RUNS, STEPS, ys)]
 
@@ -37,10 +28,10 @@ def _curves(name, true, noise=0.0, seed=0):
 @pytest.mark.parametrize("sched", ["wsd", "cosine", "random"])
 def test_parts_sum_to_the_law(name, params, sched):
     rng = np.random.default_rng(3)
-    lrs = {"wsd": _wsd(400, 0.3, peak=0.1), "random": rng.uniform(0, 0.2, 400),
+    lrs = {"wsd": wsd_lrs(400, 0.3, peak=0.1), "random": rng.uniform(0, 0.2, 400),
            "cosine": 0.1 * (0.1 + 0.9 * (1 + np.cos(np.pi * np.arange(400) / 400)) / 2)}[sched]
     with jax.enable_x64(True):
-        whole = np.asarray(L.predict(name, params, lrs))
+        whole = np.asarray(L.loss_curve(name, params, lrs))
         pr = L.parts(name, params, lrs)
     np.testing.assert_allclose(np.asarray(pr.river) + np.asarray(pr.hill), whole, rtol=1e-13)
     np.testing.assert_allclose(sum(np.asarray(g) for g in pr.groups), np.asarray(pr.hill), rtol=1e-13)

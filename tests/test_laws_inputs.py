@@ -1,7 +1,7 @@
 """Laws on nonsense or degenerate input: an error or a warning that says why, never a silent number.
 
-Issue 11: ``laws.predict(law, p, [])`` returned a number; ``laws.fit`` on degenerate data raised
-ZeroDivisionError or returned R^2 = -inf / NaN without a word.
+Issue 11: ``laws.predict(law, p, [])`` (now ``laws.loss_curve``) returned a number; ``laws.fit``
+on degenerate data raised ZeroDivisionError or returned R^2 = -inf / NaN without a word.
 """
 
 import warnings
@@ -20,22 +20,22 @@ P = {"river_valley": L.RiverValleyParams(2.0, 0.7, 0.4, 0.3, 3.0, 0.8),
 @pytest.mark.parametrize("lrs,match", [
     ([], r"lrs has shape \(0,\): expected a non-empty 1-D array"),
     (np.ones((3, 2)) * 0.1, r"lrs has shape \(3, 2\)"),
-    ([0.1, np.nan, 0.1], "finite and >= 0"),
-    ([0.1, -0.1, 0.1], "finite and >= 0"),
+    ([0.1, np.nan, 0.1], r"lrs=\[0.1, nan, 0.1\] must be finite, in \[0, inf\) \(learning rates\)"),
+    ([0.1, -0.1, 0.1], r"lrs=\[0.1, -0.1, 0.1\] is outside the valid range \[0, inf\)"),
     (0.1, r"lrs has shape \(\)"),
 ])
-def test_predict_rejects_nonsense_lrs(name, lrs, match):
+def test_loss_curve_rejects_nonsense_lrs(name, lrs, match):
     with pytest.raises(ValueError, match=match):
-        L.predict(name, P[name], lrs)
+        L.loss_curve(name, P[name], lrs)
 
 
-def test_predict_rejects_wrong_params():
+def test_loss_curve_rejects_wrong_params():
     with pytest.raises(ValueError, match=r"params has 3 values but law 'river_valley' has 6: L0, A"):
-        L.predict("river_valley", (1.0, 2.0, 3.0), [0.1] * 5)
+        L.loss_curve("river_valley", (1.0, 2.0, 3.0), [0.1] * 5)
     with pytest.raises(ValueError, match=r"params\.alpha=nan must be finite"):
-        L.predict("river_valley", P["river_valley"]._replace(alpha=float("nan")), [0.1] * 5)
+        L.loss_curve("river_valley", P["river_valley"]._replace(alpha=float("nan")), [0.1] * 5)
     with pytest.raises(ValueError, match="law=3 is not one of"):
-        L.predict(3, P["river_valley"], [0.1] * 5)
+        L.loss_curve(3, P["river_valley"], [0.1] * 5)
 
 
 def test_fit_with_every_lr_zero_is_an_error_not_zero_division():
@@ -73,7 +73,7 @@ def test_fit_of_a_curve_and_arrays_agree_and_curve_refuses_extra_losses():
     lrs = np.concatenate([np.full(800, 0.01), np.linspace(0.01, 0.0, 200)])
     true = L.RiverValleyParams(2.0, 1.0, 0.5, 0.5, 20.0, 40.0)
     steps = np.arange(20, 1000, 20)
-    y = np.asarray(L.predict("river_valley", true, lrs, steps=steps))
+    y = np.asarray(L.loss_curve("river_valley", true, lrs, steps=steps))
     c = L.Curve(steps, lrs, y, {})
     with warnings.catch_warnings():
         warnings.simplefilter("error", L.FitWarning)

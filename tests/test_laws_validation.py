@@ -76,8 +76,8 @@ def test_validation_figure_fast_computes_plots_and_checks(tmp_path):
 
     data = F.compute(F.FAST)
     assert all(hasattr(v, "shape") for v in data.values())
-    F.check(data)
-    fig = F.plot(data)
+    F.check(data, F.FAST)
+    fig = F.plot(data, F.FAST)
     fig.savefig(tmp_path / "v.png")
     assert (tmp_path / "v.png").stat().st_size > 10_000
     assert F.table(data).startswith("| law | other cooldowns, same LR")
