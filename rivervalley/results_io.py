@@ -1,16 +1,19 @@
-"""Save, load and export results: :class:`~rivervalley.Trajectory`, :class:`~rivervalley.SweepResult`,
-:class:`~rivervalley.PlanResult` (and any tree of NamedTuples, dataclasses, dicts, lists, tuples and
-arrays built from them).
+"""The results file format: save, load and export :class:`~rivervalley.results.Trajectory`,
+:class:`~rivervalley.results.SweepResult`, :class:`~rivervalley.results.PlanResult` (and any tree
+of NamedTuples, dataclasses, dicts, lists, tuples and arrays built from them).
 
 Format: one ``.npz`` file. Every array leaf is stored under a numbered name (``a0``, ``a1``, ...)
 with its dtype and shape unchanged, so a round trip is exact bit for bit (PRNG keys are stored as
 their raw ``uint32`` data and rebuilt with their implementation). The structure and the metadata
 are one JSON document stored in the same file under ``__meta__``:
 
-- ``tree``: the structure (``{"t": "namedtuple", "cls": "rivervalley.dynamics.Trajectory",
+- ``tree``: the structure (``{"t": "namedtuple", "cls": "rivervalley.results:Trajectory",
   "fields": {...}}``, ``{"t": "leaf", "k": "a3"}``, ...). A NamedTuple or dataclass is rebuilt
   by importing its class by module and name (only classes that are NamedTuples or dataclasses);
-  optax states (NamedTuples) round-trip the same way.
+  optax states (NamedTuples) round-trip the same way. A dataclass gets its saved fields without
+  its ``__init__`` running, as when JAX unflattens a pytree (a schedule or landscape is built only
+  by its factory, which checked the values when the result was made); a class whose fields
+  changed since the file was written is a ``ValueError``.
 - ``config`` (what you pass to :func:`save`: the settings of the run), ``versions``
   (rivervalley, jax, numpy, python) and ``saved_by`` (the function that wrote it).
 
@@ -50,6 +53,8 @@ from typing import Any
 
 import jax
 import numpy as np
+
+from rivervalley._pytree import build
 
 __all__ = ["save", "load", "load_meta", "to_csv", "FORMAT_VERSION"]
 
@@ -132,12 +137,14 @@ def _decode(spec: dict, arrays: Any) -> Any:
         cls = _import_class(spec["cls"])
         fields = {k: _decode(v, arrays) for k, v in spec["fields"].items()}
         if t == "dataclass":
-            init = {f.name for f in dataclasses.fields(cls) if f.init}
-            obj = cls(**{k: v for k, v in fields.items() if k in init})
-            for k, v in fields.items():  # fields not taken by __init__
-                if k not in init:
-                    object.__setattr__(obj, k, v)
-            return obj
+            names = sorted(f.name for f in dataclasses.fields(cls))
+            if names != sorted(fields):
+                raise ValueError(f"the saved {spec['cls']} has the fields {sorted(fields)}, this "
+                                 f"version's has {names}: the file was written by another "
+                                 "version of its class")
+            # rebuilt the way JAX unflattens a pytree: the fields as saved, without __init__ (a
+            # class built by its factory refuses __init__; the values were checked when built)
+            return build(cls, **fields)
         return cls(**fields)
     if t == "dict":
         return {k: _decode(v, arrays) for k, v in spec["items"].items()}
@@ -245,7 +252,7 @@ def to_csv(result: Any, path: str | os.PathLike) -> int:
     """Write the records of ``result`` as CSV columns, one row per record (per run, per branch);
     returns the number of rows. Seeds are given by index into ``result.seeds`` for a sweep
     (column ``seed``) and the batch entry in column ``config``."""
-    from rivervalley.dynamics import PlanResult, SweepResult, Trajectory
+    from rivervalley.results import PlanResult, SweepResult, Trajectory  # results imports us
 
     p = _check_path(path, ".csv")
     if isinstance(result, Trajectory):

@@ -14,7 +14,7 @@ import optax
 import pytest
 
 import rivervalley as rv
-from rivervalley import dynamics, theory
+from rivervalley import _scan, dynamics, theory
 from rivervalley import schedules as S
 
 TOY = rv.landscapes.standard_toy()
@@ -75,7 +75,7 @@ def test_divergence_step_is_exact_whatever_the_record_interval(where, record_eve
     # reported step must be the closed-form one, also when it is the first step of a block (the
     # block end's loss is then already bad but the replay of that block finds nothing); optax
     # optimizers take the same path. 1009 is prime: blocks of 64 and a shorter last one.
-    size = dynamics._block_size(record_every)
+    size = _scan.block_size(record_every)
     target = 57 if where == "inside" or size == 1 else 2 * size
     delta0 = float(np.sqrt(1e9 / 1.44 ** (target - 0.5)))  # 10 d0^2 1.44^t crosses 1e10 at target
     assert _first_bad_step(delta0) == target
@@ -345,7 +345,7 @@ def test_results_save_load_and_export_through_their_methods(tmp_path):
     import csv
 
     from rivervalley import results_io
-    from rivervalley.dynamics import PlanResult, SweepResult, Trajectory
+    from rivervalley.results import PlanResult, SweepResult, Trajectory
 
     traj = rv.simulate(TOY, jnp.zeros(2), S.cosine(0.05, 30), num_steps=30, noise=HILL,
                        key=jax.random.key(0), record_every=10, optimizer=optax.adam)

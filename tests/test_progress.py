@@ -9,7 +9,7 @@ import optax
 import pytest
 
 import rivervalley as rv
-from rivervalley import dynamics
+from rivervalley import _batched, _progress, _scan, dynamics
 from rivervalley import schedules as S
 
 TOY = rv.landscapes.standard_toy()
@@ -32,13 +32,13 @@ def _same(a, b):
 def chunk_calls(monkeypatch):
     """Counts the chunked executions (host-side chunk loops) of the engine."""
     calls = []
-    run_chunks = dynamics._run_chunks
+    run_chunks = _batched.run_chunks
 
     def spy(*args, **kwargs):
         calls.append(kwargs["chunk"])
         return run_chunks(*args, **kwargs)
 
-    monkeypatch.setattr(dynamics, "_run_chunks", spy)
+    monkeypatch.setattr(_batched, "run_chunks", spy)
     return calls
 
 
@@ -101,11 +101,11 @@ def test_automatic_progress_follows_the_terminal(monkeypatch, chunk_calls, capsy
     assert chunk_calls == [] and capsys.readouterr().err == ""
     # a terminal: chunked, behind a bar that shows only once the run has taken PROGRESS_DELAY s
     bars = []
-    make = dynamics._progress_bar
-    monkeypatch.setattr(dynamics, "_stderr_is_tty", lambda: True)
-    monkeypatch.setattr(dynamics, "_progress_bar", lambda *a: bars.append(make(*a)) or bars[-1])
+    make = _progress.progress_bar
+    monkeypatch.setattr(_progress, "stderr_is_tty", lambda: True)
+    monkeypatch.setattr(_progress, "progress_bar", lambda *a: bars.append(make(*a)) or bars[-1])
     auto = rv.sweep(TOY, jnp.zeros(2), S.constant(0.05), **kw)
-    assert len(chunk_calls) == 1 and bars[0].delay == dynamics.PROGRESS_DELAY > 0
+    assert len(chunk_calls) == 1 and bars[0].delay == _progress.PROGRESS_DELAY > 0
     _same(auto, plain)
     # progress=False is off even on a terminal
     rv.sweep(TOY, jnp.zeros(2), S.constant(0.05), progress=False, **kw)
@@ -129,7 +129,7 @@ def test_progress_must_be_a_bool_or_none(entry, bad):
 
 def test_a_run_that_records_rarely_is_cut_inside_its_record_intervals(chunk_calls):
     # record_every=num_steps (two records): 20 chunks of 100 steps (whole divergence-check
-    # blocks of the one interval: _block_size(2000) = 50), their extra records dropped; the
+    # blocks of the one interval: block_size(2000) = 50), their extra records dropped; the
     # numbers are the unchunked run's
     kw = dict(num_steps=2000, seeds=2, key=KEY, noise=HILL, record_every=2000)
     plain = rv.sweep(TOY, jnp.zeros(2), S.wsd(0.05, 2000), progress=False, **kw)
@@ -142,8 +142,8 @@ def test_a_run_that_records_rarely_is_cut_inside_its_record_intervals(chunk_call
 def test_chunks_follow_the_record_intervals_and_blocks():
     for n, k in ((10_000, 1), (10_000, 100), (1003, 7), (100, 100), (5, 1), (10_000, 10_000),
                  (10_000, 3000), (999, 5000)):
-        chunk, rec = dynamics._chunk_steps(n, k)
-        assert chunk % rec == 0 and -(-n // chunk) <= max(dynamics.PROGRESS_CHUNKS, -(-n // k))
+        chunk, rec = _progress.chunk_steps(n, k)
+        assert chunk % rec == 0 and -(-n // chunk) <= max(_progress.PROGRESS_CHUNKS, -(-n // k))
         # whole record intervals, or whole blocks dividing the first interval
         base = min(k, n)
-        assert rec == k or (base % rec == 0 and rec % dynamics._block_size(base) == 0)
+        assert rec == k or (base % rec == 0 and rec % _scan.block_size(base) == 0)
