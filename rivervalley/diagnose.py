@@ -62,7 +62,8 @@ from jax.flatten_util import ravel_pytree
 from rivervalley import hessian, problems
 from rivervalley import schedules as _s
 from rivervalley._validate import check_int, check_key, check_real, check_seeds, fmt
-from rivervalley.dynamics import SimState, run_scan
+from rivervalley.dynamics import run_scan
+from rivervalley.results import SimState
 
 Array = Any
 PyTree = Any
