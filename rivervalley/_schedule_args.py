@@ -7,6 +7,25 @@ number in ``[0, MAX_STEPS]``), a decay as a (fraction, steps) pair, a decay shap
 index. :func:`decay_lengths` turns a decay into the length ``D`` of every cycle's decay (exact
 decimal arithmetic on the host; the rounding-aware float rule in the graph), and
 :func:`check_fit` checks that (re)warmup and decay fit inside their cycles.
+
+**Decay lengths.** A decay given as a fraction ``phi`` of a cycle of ``L`` steps lasts
+``D = floor(phi * L)`` steps, computed *exactly on the decimal as written*: ``phi`` is read as the
+shortest decimal that rounds to it (``0.29`` is 29/100; ``np.float32(0.7)`` is 7/10) and the floor
+is taken in rational arithmetic, so 0.29 of 100 is 29 steps, 0.7 of 10 is 7 and 0.2 of 600000 is
+120000. Levanter's ``_convert_frac_or_steps`` computes ``int(phi * L)`` in float64, where
+``0.29 * 100 = 28.999999999999996`` gives 28 (likewise 0.57 and 0.58 of 100, 0.41, 0.57, 0.69 and
+0.82 of 300); :func:`rivervalley.export.to_levanter` therefore writes a value for which Levanter's
+own arithmetic gives rivervalley's lengths (a step count, or a nearby fraction). An integer
+``decay`` is a step count. With concrete arguments ``D`` is computed on the host, once, and stored
+as an integer leaf (``decay_length`` / ``decay_lengths``: derived by the factory, so build
+schedules with the factories, not by replacing fields). When the fraction or the cycle ends are
+*traced* (a factory called inside ``jit`` / ``vmap``), ``D`` is computed in the graph in the float
+dtype with the rounding of the product undone: ``floor(phi * L)``, snapped to the nearest integer
+when within 4 ulps of it. In float32 this equals the exact rule whenever ``phi * L`` is below
+2**22 (about 4.2 million steps) and the exact product is an integer or further than
+``|phi L| * 2**-20`` from one; beyond, it may differ by the float32 rounding of ``phi * L`` (a
+step or two). A traced *integer* decay is exact. Traced step counts given as floats are rounded to
+the nearest integer.
 """
 
 from __future__ import annotations
@@ -230,3 +249,26 @@ def shape_leaf(decay_shape: Any) -> Any:
         raise ValueError(f"decay_shape={fmt(decay_shape)} is empty")
     idx = [shape_index(x.item() if isinstance(x, np.generic) else x) for x in a.ravel()]
     return np.asarray(idx, np.int32).reshape(a.shape)
+
+
+def decay_steps_of(length: int, decay: float | int) -> int:
+    """The decay length ``D`` (steps) of a cycle of ``length`` steps: ``floor(decay * length)``
+    in exact decimal arithmetic for a fraction, ``decay`` for an int (see the module doc; Levanter's
+    ``int(decay * length)`` in float64 gives one step less for e.g. 0.29 of 100).
+
+    >>> decay_steps_of(25000, 0.1), decay_steps_of(25000, 300), decay_steps_of(100, 0.29)
+    (2500, 300, 29)
+    >>> decay_steps_of(600000, 0.2), decay_steps_of(10, 0.7)
+    (120000, 7)
+    """
+    if is_traced((length, decay)):
+        raise ValueError("decay_steps_of needs concrete values; inside jit the schedule "
+                         "factories compute the decay length")
+    L = steps_leaf("length", length, lo=1)
+    frac, steps = split_decay(decay)
+    if np.ndim(L) or np.ndim(frac):
+        raise ValueError(f"decay_steps_of takes one length and one decay, not arrays "
+                         f"(length={fmt(length)}, decay={fmt(decay)})")
+    if steps > L:
+        raise ValueError(f"decay={fmt(decay)} steps is longer than the cycle of {int(L)} steps")
+    return int(_cycles.exact_decay_lengths(frac, steps, L))

@@ -32,23 +32,11 @@ called with:
   ``[0, T]``); a step past the end holds the final value.
 
 **Decay lengths.** A decay given as a fraction ``phi`` of a cycle of ``L`` steps lasts
-``D = floor(phi * L)`` steps, computed *exactly on the decimal as written*: ``phi`` is read as the
-shortest decimal that rounds to it (``0.29`` is 29/100; ``np.float32(0.7)`` is 7/10) and the floor
-is taken in rational arithmetic, so 0.29 of 100 is 29 steps, 0.7 of 10 is 7 and 0.2 of 600000 is
-120000. Levanter's ``_convert_frac_or_steps`` computes ``int(phi * L)`` in float64, where
-``0.29 * 100 = 28.999999999999996`` gives 28 (likewise 0.57 and 0.58 of 100, 0.41, 0.57, 0.69 and
-0.82 of 300); :func:`rivervalley.export.to_levanter` therefore writes a value for which Levanter's
-own arithmetic gives rivervalley's lengths (a step count, or a nearby fraction). An integer
-``decay`` is a step count. With concrete arguments ``D`` is computed on the host, once, and stored
-as an integer leaf (``decay_length`` / ``decay_lengths``: derived by the factory, so build
-schedules with the factories, not by replacing fields). When the fraction or the cycle ends are
-*traced* (a factory called inside ``jit`` / ``vmap``), ``D`` is computed in the graph in the float
-dtype with the rounding of the product undone: ``floor(phi * L)``, snapped to the nearest integer
-when within 4 ulps of it. In float32 this equals the exact rule whenever ``phi * L`` is below
-2**22 (about 4.2 million steps) and the exact product is an integer or further than
-``|phi L| * 2**-20`` from one; beyond, it may differ by the float32 rounding of ``phi * L`` (a
-step or two). A traced *integer* decay is exact. Traced step counts given as floats are rounded to
-the nearest integer.
+``D = floor(phi * L)`` steps in exact decimal arithmetic (0.29 of 100 is 29 steps, where
+Levanter's float64 ``int(phi * L)`` gives 28); an integer ``decay`` is a step count. The rule in
+full, and its traced (in-graph) form, is in :mod:`rivervalley._schedule_args`;
+:func:`decay_steps_of` applies it. The factories derive ``D`` and store it as an integer leaf
+(``decay_length`` / ``decay_lengths``), which is why a schedule is built only by its factory.
 
 Cycles (``wsd_s``, ``cyclic_cosine``) follow Levanter's ``OptimizerConfig.lr_scheduler``
 (stanford-crfm/levanter, ``src/levanter/optim/config.py``, the version with ``cycles``, ``decay``
@@ -67,8 +55,9 @@ warmup that fills its cycle is refused (as optax's ``cosine_decay_schedule`` ref
 
 Decay shapes are names of :data:`DECAY_SHAPES` or indices into it; concrete index arrays are
 checked (every index in ``0..5``); a *traced* index outside ``0..5`` gives NaN, never another shape.
-Arguments are checked by :mod:`rivervalley._validate` on the host, once per factory call (bools are
-never numbers); traced values pass unchecked.
+Arguments are checked on the host, once per factory call (bools are never numbers); traced
+values pass unchecked. Calling a schedule class (``WSD(...)``) raises ``TypeError``: the classes
+are types (``isinstance``, annotations), the factories their constructors.
 """
 
 from __future__ import annotations
@@ -84,7 +73,7 @@ import numpy as np
 from rivervalley import _cycles
 from rivervalley import _schedule_args as _args
 from rivervalley._pytree import build, pytree
-from rivervalley._schedule_args import DECAY_SHAPES, MAX_STEPS, shape_index
+from rivervalley._schedule_args import DECAY_SHAPES, MAX_STEPS, decay_steps_of, shape_index
 from rivervalley._validate import check_int, check_real, fmt, is_traced
 
 __all__ = [
@@ -507,29 +496,6 @@ def tabulated(values) -> Tabulated:
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"values has shape {arr.shape}; expected a non-empty 1-D array")
     return build(Tabulated, values=arr)
-
-
-def decay_steps_of(length: int, decay: float | int) -> int:
-    """The decay length ``D`` (steps) of a cycle of ``length`` steps: ``floor(decay * length)``
-    in exact decimal arithmetic for a fraction, ``decay`` for an int (see the module doc; Levanter's
-    ``int(decay * length)`` in float64 gives one step less for e.g. 0.29 of 100).
-
-    >>> decay_steps_of(25000, 0.1), decay_steps_of(25000, 300), decay_steps_of(100, 0.29)
-    (2500, 300, 29)
-    >>> decay_steps_of(600000, 0.2), decay_steps_of(10, 0.7)
-    (120000, 7)
-    """
-    if is_traced((length, decay)):
-        raise ValueError("decay_steps_of needs concrete values; inside jit the schedule "
-                         "factories compute the decay length")
-    L = _args.steps_leaf("length", length, lo=1)
-    frac, steps = _args.split_decay(decay)
-    if np.ndim(L) or np.ndim(frac):
-        raise ValueError(f"decay_steps_of takes one length and one decay, not arrays "
-                         f"(length={fmt(length)}, decay={fmt(decay)})")
-    if steps > L:
-        raise ValueError(f"decay={fmt(decay)} steps is longer than the cycle of {int(L)} steps")
-    return int(_cycles.exact_decay_lengths(frac, steps, L))
 
 
 # --------------------------------------------------------------------------------------------
