@@ -51,6 +51,11 @@ MAX_STEPS = 10_000_000
 #: Relative tolerance of the config-vs-logged-LR check of the JSON logs.
 LR_CHECK_RTOL = 1e-6
 
+#: :func:`glue`: the main run's and the branch's LRs before the fork must agree to this relative
+#: tolerance (far above the rounding of one float64 reconstruction, far below any real difference
+#: between two schedules).
+GLUE_RTOL = 1e-9
+
 
 class Curve(NamedTuple):
     """A loss curve.
@@ -394,16 +399,18 @@ def _read_json(path: Path, loss: str, max_steps: int) -> Curve:
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
     rec = lrs_all[ts]
-    bad = np.abs(rec - tlr) > LR_CHECK_RTOL * np.maximum(np.abs(rec), np.abs(tlr)) + 1e-300
+    # relative difference; 0 where both are 0 (the floor only keeps 0 / 0 out)
+    rel = np.abs(rec - tlr) / np.maximum(np.maximum(np.abs(rec), np.abs(tlr)), np.finfo(np.float64).tiny)
+    bad = rel > LR_CHECK_RTOL
     if np.any(bad):
-        i = int(np.argmax(np.abs(rec - tlr) / np.maximum(np.maximum(np.abs(rec), np.abs(tlr)), 1e-300)))
+        i = int(np.argmax(rel))
         keys = ("scheduler", "lr", "iterations", "warmup_steps", "wsd_fract_decay", "decay_type",
                 "wsd_final_lr_scale", "cos_final_lr")
         desc = ", ".join(f"{k}={cfg[k]!r}" for k in keys if k in cfg)
         raise ValueError(
             f"{path}: the config ({desc}) disagrees with the logged train_lr at iter {int(ts[i])}: "
             f"reconstructed {rec[i]:.9g}, logged {tlr[i]:.9g} (relative difference "
-            f"{abs(rec[i] - tlr[i]) / max(abs(rec[i]), abs(tlr[i])):.2e} > {LR_CHECK_RTOL:g}; "
+            f"{rel[i]:.2e} > {LR_CHECK_RTOL:g}; "
             f"{int(bad.sum())} of {len(ts)} logged steps disagree)")
     lrs = lrs_all[:T]
     sched = str(cfg.get("scheduler", "wsd"))
@@ -482,7 +489,7 @@ def glue(main: Curve, branch: Curve) -> Curve:
     """
     first = int(branch.steps[0])
     n = min(first, len(main.lrs), len(branch.lrs))
-    if not np.allclose(main.lrs[:n], branch.lrs[:n], rtol=1e-9, atol=0):
+    if not np.allclose(main.lrs[:n], branch.lrs[:n], rtol=GLUE_RTOL, atol=0):
         raise ValueError("main and branch schedules differ before the branch's first step")
     keep = main.steps < first
     meta = dict(branch.meta)

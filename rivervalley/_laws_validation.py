@@ -94,10 +94,17 @@ FIT_OPTIONS = {"min_step": MIN_STEP, "max_nfev": 300}
 FAMILIES = ("cooldowns", "cosine", "peak_lr")
 #: The laws validated by default (every registered law).
 DEFAULT_LAWS = tuple(LAWS)
+#: Every peak LR of the shipped runs (3e-3 has a constant run only: no anchor).
+SHIPPED_PEAKS = ANCHORS + (3e-3,)
+#: The shipped runs log every 200 steps; the last logged step is this many before the end.
+LAST_LOG_BEFORE_END = 200
+#: Two configuration numbers (a peak LR, a decay fraction) within this relative difference are the
+#: same (one is parsed from a file name or JSON, the other typed here).
+_SAME_RTOL = 1e-9
 
 
 def _same(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-9)
+    return math.isclose(a, b, rel_tol=_SAME_RTOL)
 
 
 def catalog(paths=None) -> dict:
@@ -248,14 +255,15 @@ def _drop(law, params, c: Curve, cat: dict) -> dict:
             "measured": measured, "predicted": const - cool}
 
 
-def drop_curve(law, params, peaks=(1e-4, 5e-4, 1e-3, 2e-3, 3e-3), *, iterations: int = 50000,
+def drop_curve(law, params, peaks=SHIPPED_PEAKS, *, iterations: int = 50000,
                fraction: float = 0.2, decay_type: str = "linear", warmup_steps: int = 300) -> np.ndarray:
-    """The law's drop (constant minus cooldown loss at step ``iterations - 200``) of the shipped
-    runs' WSD schedule at each peak LR (the check of family ``peak_lr`` as a curve)."""
+    """The law's drop (constant minus cooldown loss at the last logged step,
+    ``iterations - LAST_LOG_BEFORE_END``) of the shipped runs' WSD schedule at each peak LR (the
+    check of family ``peak_lr`` as a curve)."""
     import jax
 
     out = []
-    s = iterations - 200
+    s = iterations - LAST_LOG_BEFORE_END
     for peak in peaks:
         cfg = {"scheduler": "wsd", "lr": peak, "iterations": iterations, "warmup_steps": warmup_steps,
                "decay_type": decay_type}

@@ -101,6 +101,21 @@ REFS = {"multi_power": ref_multi_power, "lr_annealing": ref_annealing,
         "river_valley_2": ref_river_valley_2, "river_valley_spectrum": ref_river_valley_spectrum}
 
 
+def test_river_valley_laws_name_their_hill_as_theory_does():
+    # the glossary's names: the river's four, then theory's sharpness and noise_var (with a
+    # group's suffix), or the spectrum's noise exponent p
+    import inspect
+    import re
+
+    from rivervalley import theory
+
+    assert {"sharpness", "noise_var"} <= set(inspect.signature(theory.hill_moments).parameters)
+    for law in (L.RIVER_VALLEY, L.RIVER_VALLEY_2, L.RIVER_VALLEY_SPECTRUM):
+        fields = law.params._fields
+        assert fields[:4] == ("L0", "A", "alpha", "tau0"), law.name
+        assert all(re.fullmatch(r"(sharpness|noise_var)(_2|_lo|_hi)?|p", f) for f in fields[4:]), fields
+
+
 def _schedules():
     rng = np.random.default_rng(0)
     T = 160

@@ -82,6 +82,8 @@ def test_advise_prints_and_plots(fitted, capsys):
     (["predict", "{p}", "--schedule", "wsd"], "is not kind:key=value"),
     (["predict", "{p}", "--schedule", "wsd:peak=1e-3,steps=100", "--plot", "{d}/x.jpg"], "must end in .png"),
     (["advise", "{p}", "--steps", "1"], "--steps 1 must be >= 2"),
+    (["advise", "{p}", "--steps", "100", "--peak-value", "-0.001"],
+     "--peak-value -0.001 must be a positive learning rate"),
     (["advise", "{p}", "--steps", "ten"], "invalid int value: 'ten'"),
     (["advise", "{bad}", "--steps", "100"], "not a params.json"),
     (["validate", "--laws", "nope"], "unknown law 'nope'"),

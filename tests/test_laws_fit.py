@@ -24,6 +24,7 @@ def _curves(name, true, noise=0.0, seed=0):
 @pytest.mark.parametrize("name,params", [
     ("river_valley", L.RiverValleyParams(2.0, 0.7, 0.4, 0.3, 3.0, 0.8)),
     ("river_valley_2", L.RiverValley2Params(2.0, 0.7, 0.4, 0.3, 3.0, 0.8, 0.2, 0.5)),
+    ("river_valley_spectrum", L.RiverValleySpectrumParams(2.0, 0.7, 0.4, 0.3, 0.8, 0.05, 20.0, 0.7)),
 ])
 @pytest.mark.parametrize("sched", ["wsd", "cosine", "random"])
 def test_parts_sum_to_the_law(name, params, sched):
@@ -35,7 +36,8 @@ def test_parts_sum_to_the_law(name, params, sched):
         pr = L.parts(name, params, lrs)
     np.testing.assert_allclose(np.asarray(pr.river) + np.asarray(pr.hill), whole, rtol=1e-13)
     np.testing.assert_allclose(sum(np.asarray(g) for g in pr.groups), np.asarray(pr.hill), rtol=1e-13)
-    assert len(pr.groups) == (2 if name == "river_valley_2" else 1)
+    assert len(pr.groups) == {"river_valley": 1, "river_valley_2": 2,
+                              "river_valley_spectrum": L.SPECTRUM_GROUPS}[name]
     # the river part is the law with no hill: L0 + A (tau + tau0)^-alpha, tau = sum_{s<t} eta_s
     tau = np.concatenate([[0.0], np.cumsum(lrs)[:-1]])
     river = params.L0 + params.A * (tau + params.tau0) ** -params.alpha

@@ -82,3 +82,24 @@ def test_fit_of_a_curve_and_arrays_agree_and_curve_refuses_extra_losses():
     np.testing.assert_array_equal(np.array(a.params), np.array(b.params))
     with pytest.raises(ValueError, match="come from the Curve"):
         L.fit("river_valley", c, y)
+
+
+def test_fit_names_the_bad_lr_array():
+    match = r"lrs\[1\]=array\(shape=\(200,\).* is outside the valid range \[0, inf\)"
+    with pytest.raises(ValueError, match=match):
+        L.fit("river_valley", [np.full(200, 0.01), np.full(200, -0.01)], [np.linspace(3, 2, 200)] * 2)
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"num_steps": 1}, r"num_steps=1 is outside the valid range: an integer >= 2"),
+    ({"num_steps": 100.0}, r"num_steps=100.0 is outside the valid range: an integer >= 2"),
+    ({"peak_value": 0.0}, r"peak_value=0.0 is outside the valid range \(0, inf\) \(a learning rate\)"),
+    ({"peak_value": float("nan")}, r"peak_value=nan must be finite"),
+    ({"warmup_steps": 100}, r"warmup_steps=100 is outside the valid range: an integer in \[0, 99\]"),
+    ({"cosine_min_ratio": 1.5}, r"cosine_min_ratio=1.5 is outside the valid range \[0, 1\]"),
+])
+def test_advise_rejects_bad_arguments(kw, match):
+    args = {"num_steps": 100, "peak_value": 0.01, **kw}
+    with pytest.raises(ValueError, match=match):
+        L.advise("river_valley", P["river_valley"], args.pop("num_steps"), **args)
+
