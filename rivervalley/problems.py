@@ -163,19 +163,19 @@ class LossProblem:
     metrics_fn: Callable | None
     eval_batch_size: int | None
 
-    def batch_indices(self, key: Array) -> Array:
+    def batch_indices(self, *, key: Array) -> Array:
         """The ``batch_size`` example indices drawn with ``key``: uniform with replacement,
         ``jax.random.randint(key, (batch_size,), 0, num_examples)``."""
         return jax.random.randint(key, (self.batch_size,), 0, self.num_examples)
 
-    def batch(self, key: Array) -> PyTree:
+    def batch(self, *, key: Array) -> PyTree:
         """The minibatch of ``key``: every data array indexed by :meth:`batch_indices`."""
-        idx = self.batch_indices(key)
+        idx = self.batch_indices(key=key)
         return jax.tree.map(lambda a: a[idx], self.data)
 
     def sample_loss(self, params: PyTree, key: Array) -> Array:
-        """``loss_fn(params, batch(key))``."""
-        return self.loss_fn(params, self.batch(key))
+        """``loss_fn(params, batch(key=key))``."""
+        return self.loss_fn(params, self.batch(key=key))
 
     def _eval(self, fn: Callable, params: PyTree) -> Any:
         data = self.data if self.eval_data is None else self.eval_data

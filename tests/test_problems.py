@@ -203,7 +203,7 @@ def test_from_loss_plain_sgd_path_and_batches_depend_on_the_key():
     # the batch of a key is what the docstring says
     k = jax.random.key(5)
     idx = jax.random.randint(k, (B,), 0, N)
-    np.testing.assert_array_equal(prob.batch(k)[0], x[idx])
+    np.testing.assert_array_equal(prob.batch(key=k)[0], x[idx])
 
 
 def test_sweep_over_seeds_and_schedules_compiles_once():

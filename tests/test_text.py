@@ -93,7 +93,7 @@ def test_fast_configuration_trains_wsd_below_constant_and_the_split_sums():
 def test_loss_fn_matches_a_direct_cross_entropy():
     cfg = text.config("fast")
     prob, params = text.build(cfg, key=jax.random.key(3))
-    batch = prob.batch(jax.random.key(4))
+    batch = prob.batch(key=jax.random.key(4))
     z = text.logits(params, batch[:, :-1], heads=cfg.heads)
     logp = jax.nn.log_softmax(z, axis=-1)
     direct = -jnp.mean(jnp.take_along_axis(logp, batch[:, 1:, None], -1))
