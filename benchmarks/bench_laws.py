@@ -17,6 +17,9 @@ import numpy as np
 
 from rivervalley import laws as L
 
+#: The benchmark schedule (:func:`_schedule`): peak LR, warmup steps, decay fraction, last LR.
+PEAK, WARMUP, DECAY, FLOOR = 1e-3, 300, 0.2, 1e-8
+
 PARAMS = {
     "multi_power": L.MultiPowerParams(2.5, 0.9, 0.5, 250.0, 0.1, 0.3, 0.9, 0.2),
     "lr_annealing": L.AnnealingParams(2.5, 0.9, 0.5, 0.3, 0.999),
@@ -59,11 +62,12 @@ def _direct_row(name, p, e, t, cs, cs2):
 
 
 def _schedule(T):
-    e = np.full(T, 1e-3)
-    w = 300
-    e[:w] = 1e-3 * np.arange(1, w + 1) / w
-    D = int(0.2 * T)
-    e[T - D:] = 1e-3 * (1 - np.arange(D) / D) + 1e-8
+    """WSD like the shipped runs: warmup, then a linear decay over the last DECAY of the run that
+    stops FLOOR above 0 (the direct multi-power sum takes eta^-gamma of every LR)."""
+    e = np.full(T, PEAK)
+    e[:WARMUP] = PEAK * np.arange(1, WARMUP + 1) / WARMUP
+    D = int(DECAY * T)
+    e[T - D:] = PEAK * (1 - np.arange(D) / D) + FLOOR
     return e
 
 
