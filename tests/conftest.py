@@ -6,6 +6,7 @@ program compiled once is not compiled again in another process.
 """
 
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -30,9 +31,9 @@ def cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def fakes(tmp_path, monkeypatch, cache):
-    """``fakes(name, **code)`` registers a fake figure (tests/test_figure_runner.fake_figure); the
-    registry holds only these, so a run that wrongly renders "every figure" renders the fakes,
-    in milliseconds."""
+    """``fakes(name, **code)`` registers a fake figure (tests/test_figure_runner.fake_figure) and
+    returns its module; the registry holds only these, so a run that wrongly renders "every
+    figure" renders the fakes, in milliseconds. A second fake of one name replaces the first."""
     from test_figure_runner import fake_figure
 
     from rivervalley.figures import registry
@@ -42,8 +43,9 @@ def fakes(tmp_path, monkeypatch, cache):
     monkeypatch.setattr(registry, "FIGURES", {})
 
     def make(name: str, **code):
+        monkeypatch.setitem(sys.modules, name, None)  # the fake's module goes with the test
         mod = fake_figure(src, name, **code)
-        registry.FIGURES[name] = mod
+        registry.FIGURES[name] = mod.FIGURE
         return mod
 
     return make

@@ -1,11 +1,15 @@
 """The figure runner's writes, on cheap fake figure modules (no real figure is computed here).
 
 Atomic PNG / manifest / cache writes, the manifest updated per figure and under a lock (two
-processes into one folder), a corrupt cache file as a cache miss, and the progress output.
+processes into one folder), a corrupt cache file as a cache miss, the config passed to plot and
+check, and the progress output. A fake is a real figure module (it ends with its ``register``
+call); :func:`fake_figure` loads it without touching the real registry, and the ``fakes`` fixture
+(conftest) registers it in an empty one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -22,7 +26,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from rivervalley.figures import runner  # noqa: E402
+from rivervalley.figures import registry, runner  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -35,9 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-NAME = {name!r}
+from rivervalley.figures.registry import register
+
 CAPTION = "A fake figure.\\nA line through a few numbers."
 CALLS = {{"compute": 0}}
+SEEN = {{}}  # the config plot and check were given
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,49 +73,68 @@ def compute(config, key):
     return {{"x": np.arange(config.n, dtype=np.float32) ** 2}}
 
 
-def plot(data):
+def plot(data, config):
     import matplotlib.pyplot as plt
 {plot}
+    SEEN["plot"] = config
     fig, ax = plt.subplots(figsize=(2.0, 1.5), dpi=50)
     ax.plot(data["x"])
     return fig
 
 
-def check(data):
+def check(data, config):
 {check}
-    assert data["x"][-1] > 0, "the last value is not positive"
+    SEEN["check"] = config
+    assert data["x"][-1] == (config.n - 1) ** 2, "the last value is not (n - 1)^2"
+
+
+FIGURE = register(__name__, caption=CAPTION, full=FULL, fast=FAST, compute=compute, plot=plot,
+                  check=check)
 '''
 
 
 def fake_figure(folder: Path, name: str, *, compute: str = "", plot: str = "", check: str = ""):
-    """Write and import a fake figure module ``name`` in ``folder``; ``compute`` / ``plot`` /
-    ``check``: extra source lines run first in that function (e.g. ``raise ValueError``)."""
+    """Write and import the fake figure module ``name`` (``folder/name.py``); ``compute`` /
+    ``plot`` / ``check``: extra source lines run first in that function (e.g. ``raise
+    ValueError``). Its ``register`` call goes to a throwaway registry: the real one is left as it
+    was (the ``fakes`` fixture registers ``mod.FIGURE`` where a test wants it)."""
 
     def body(code: str) -> str:
         return textwrap.indent(textwrap.dedent(code).strip() or "pass", "    ")
 
-    path = Path(folder) / f"fake_{name}.py"
-    path.write_text(_FAKE.format(name=name, compute=body(compute), plot=body(plot),
-                                 check=body(check)))
-    spec = importlib.util.spec_from_file_location(f"fake_{name}", path)
+    path = Path(folder) / f"{name}.py"
+    path.write_text(_FAKE.format(compute=body(compute), plot=body(plot), check=body(check)))
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    sys.modules[name] = mod  # as an import does (the cache key reads the module's source)
+    with _throwaway_registry():
+        spec.loader.exec_module(mod)
     mod.PATH = path
     return mod
 
 
-#: A child process: registers fake figure modules (paths in argv) and runs the CLI.
+@contextlib.contextmanager
+def _throwaway_registry():
+    real = registry.FIGURES
+    registry.FIGURES = {}
+    try:
+        yield
+    finally:
+        registry.FIGURES = real
+
+
+#: A child process: imports fake figure modules (paths in argv; each registers itself) and runs
+#: the CLI.
 CHILD = '''
 import importlib.util, sys
 from rivervalley import cli
-from rivervalley.figures import registry
 
 paths, argv = sys.argv[1:sys.argv.index("--")], sys.argv[sys.argv.index("--") + 1:]
 for path in paths:
-    spec = importlib.util.spec_from_file_location(path.rsplit("/", 1)[-1][:-3], path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    registry.FIGURES[mod.NAME] = mod
+    name = path.rsplit("/", 1)[-1][:-3]
+    spec = importlib.util.spec_from_file_location(name, path)
+    sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules[name])
 sys.exit(cli.main(argv))
 '''
 
@@ -140,6 +165,15 @@ def test_build_writes_png_and_manifest(fakes, tmp_path):
     entry = manifest(out)["fake_a"]
     assert entry["check"] == "ok" and entry["fast"] is True and entry["config"] == {"n": 8}
     assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_plot_and_check_get_the_config_of_the_data(fakes, tmp_path, fast):
+    mod = fakes("fake_a")
+    assert runner.build(["fake_a"], fast=fast, out=tmp_path / "out", progress=False) == 0
+    config = mod.FAST if fast else mod.FULL
+    assert mod.SEEN == {"plot": config, "check": config}
+    assert manifest(tmp_path / "out")["fake_a"]["config"] == {"n": config.n}
 
 
 def test_empty_name_list_is_an_error_not_every_figure(fakes, tmp_path):
@@ -246,7 +280,7 @@ def test_concurrent_runs_into_one_folder_keep_every_entry(tmp_path):
                                    compute=f"barrier({str(gate)!r}, {group!r}, 2)"),
                        fake_figure(src, f"fake_{group}2")]
     procs = [subprocess.Popen(child_command(tmp_path, ms, ["figures", "--fast", "--out", str(out),
-                                                           "--only", ",".join(m.NAME for m in ms)]),
+                                                           "--only", ",".join(m.FIGURE.name for m in ms)]),
                               env=child_env(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
              for ms in mods.values()]
@@ -276,10 +310,10 @@ def test_update_manifest_from_many_threads_loses_nothing(tmp_path):
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "npy"])
 def test_unreadable_cache_file_is_a_miss_and_is_rewritten(fakes, damage):
     mod = fakes("fake_a")
-    first = runner.compute_data(mod, mod.FAST)
+    first = runner.compute_data(mod.FIGURE, mod.FAST)
     (path,) = runner.CACHE_DIR.glob("fake_a-*.npz")
     good = path.read_bytes()
-    assert runner.compute_data(mod, mod.FAST)["x"].tolist() == first["x"].tolist()
+    assert runner.compute_data(mod.FIGURE, mod.FAST)["x"].tolist() == first["x"].tolist()
     assert mod.CALLS["compute"] == 1  # a hit
     if damage == "garbage":
         path.write_bytes(b"not a zip file at all")
@@ -290,7 +324,7 @@ def test_unreadable_cache_file_is_a_miss_and_is_rewritten(fakes, damage):
     else:
         np.save(path.with_suffix(".npy"), np.zeros(3))
         path.with_suffix(".npy").replace(path)
-    data = runner.compute_data(mod, mod.FAST)
+    data = runner.compute_data(mod.FIGURE, mod.FAST)
     assert mod.CALLS["compute"] == 2  # a miss
     np.testing.assert_array_equal(data["x"], first["x"])
     assert path.read_bytes() == good  # rewritten

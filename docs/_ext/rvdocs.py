@@ -58,8 +58,11 @@ OTHER_GROUP = "Other modules"
 # ---------------------------------------------------------------------------------------------
 
 def is_figure_module(mod: ModuleType) -> bool:
-    """A figure module of the registry protocol (``NAME`` and ``CAPTION``): shown in the gallery."""
-    return isinstance(getattr(mod, "NAME", None), str) and isinstance(getattr(mod, "CAPTION", None), str)
+    """A module that registers a figure (``FIGURE = register(__name__, ...)``): shown in the
+    gallery, not in the reference."""
+    from rivervalley.figures.registry import Figure
+
+    return isinstance(getattr(mod, "FIGURE", None), Figure)
 
 
 def public_modules() -> list[str]:
@@ -340,11 +343,10 @@ def figure_entries(figdir: Path) -> list[dict]:
     manifest_path = figdir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())["figures"] if manifest_path.exists() else {}
     out = []
-    for name, mod in registry.FIGURES.items():
-        title, _, rest = mod.CAPTION.strip().partition("\n")
+    for name, figure in registry.FIGURES.items():
         rec = manifest.get(name, {})
-        out.append({"name": name, "title": title.strip(), "text": " ".join(rest.split()),
-                    "module": mod.__name__, "png": figdir / f"{name}.png",
+        out.append({"name": name, "title": figure.title, "text": " ".join(figure.text.split()),
+                    "module": figure.module, "png": figdir / f"{name}.png",
                     "seconds": None if rec.get("fast", True) else rec.get("seconds")})
     return out
 

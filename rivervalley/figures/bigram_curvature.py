@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-NAME = "bigram_curvature"
+from rivervalley.figures.registry import register
+
 CAPTION = (
     "Bigram LM: the valley's sharpness is set by next-token entropy.\n"
     "Top Hessian eigenvalue of each token's row of a table bigram model after SGD (per unit token "
@@ -72,7 +73,7 @@ def compute(config: Config, key: jax.Array) -> dict:
     }
 
 
-def plot(data: dict):
+def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.0, 3.4))
@@ -97,7 +98,7 @@ def plot(data: dict):
     return fig
 
 
-def check(data: dict) -> None:
+def check(data: dict, config: Config) -> None:
     curv, det = data["curvature"], data["is_det"]
     st = ~det
     # Deterministic rows flatten monotonically (their median curvature falls record after record).
@@ -116,3 +117,7 @@ def check(data: dict) -> None:
     assert rho < -0.5, rho
     # Lanczos on HVPs agrees with the dense per-row eigenvalues (the table Hessian is block-diagonal).
     assert abs(float(data["lanczos_top"]) / float(data["dense_top"]) - 1) < 1e-3
+
+
+FIGURE = register(__name__, caption=CAPTION, full=FULL, fast=FAST, compute=compute, plot=plot,
+                  check=check)

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-NAME = "bigram_plans"
+from rivervalley.figures._common import table_bigram
+from rivervalley.figures.registry import register
+
 CAPTION = (
     "Bigram LM: one checkpoint per budget, at matched compute.\n"
     "Excess loss of each plan's checkpoint against the steps spent to produce it (discarded "
@@ -53,16 +55,12 @@ def make_plans(c: Config) -> dict:
 
 
 def compute(config: Config, key: jax.Array) -> dict:
-    from rivervalley import bigram as bg
     from rivervalley.dynamics import run_plan
 
     c = config
-    k_data, k_run = jax.random.split(key)
-    data = bg.make_data(vocab_size=c.vocab_size, det_fraction=c.det_fraction,
-                        logit_scale=c.logit_scale, key=k_data)
-    model = bg.TableModel(data, batch_size=c.batch_size)
-    out: dict = {"plans": np.array(_PLANS), "budgets": np.array(c.budgets),
-                 "entropy": np.asarray(data.entropy())}
+    model, k_run = table_bigram(c, key)
+    data = model.data
+    out: dict = {"entropy": np.asarray(data.entropy())}
     for name, plan in make_plans(c).items():
         r = run_plan(plan, model, model.init_params(), seeds=c.seeds, key=k_run)
         out[f"{name}_compute"] = np.asarray(r.compute)
@@ -75,20 +73,19 @@ def compute(config: Config, key: jax.Array) -> dict:
     return out
 
 
-def table(data: dict) -> str:
+def table(data: dict, config: Config) -> str:
     """The final numbers: checkpoint excess loss (river / hill excess parts) per plan and budget."""
     lines = [f"{'plan':<18}{'budget':>7}{'step':>7}{'compute':>9}{'excess':>10}{'river':>9}"
              f"{'hill':>9}"]
-    for p in data["plans"]:
-        p = str(p)
-        for k, T in enumerate(data["budgets"]):
+    for p in _PLANS:
+        for k, T in enumerate(config.budgets):
             lines.append(f"{_LABELS[p]:<18}{int(T):>7}{int(data[p + '_step'][k]):>7}"
                          f"{int(data[p + '_compute'][k]):>9}{data[p + '_excess'][k]:>10.5f}"
                          f"{data[p + '_river'][k]:>9.5f}{data[p + '_hill_excess'][k]:>9.5f}")
     return "\n".join(lines)
 
 
-def plot(data: dict):
+def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter
 
@@ -97,22 +94,21 @@ def plot(data: dict):
     marks = {"wsd_s": "o", "wsd": "s", "cyclic_cosine": "^", "cosine": "D"}
     for ax, key, title in ((axes[0], "_excess", "total excess loss"),
                            (axes[1], "_river", "river part (deterministic tokens)")):
-        for p in data["plans"]:
-            p = str(p)
+        for p in _PLANS:
             ax.errorbar(data[p + "_compute"], data[p + key],
                         yerr=data[p + "_sem"] if key == "_excess" else None,
                         marker=marks[p], color=colors[p], label=_LABELS[p], ms=5, capsize=2,
                         ls="--" if p == "cosine" else "-")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ticks = sorted({int(v) for p in data["plans"] for v in data[str(p) + "_compute"]})
+        ticks = sorted({int(v) for p in _PLANS for v in data[p + "_compute"]})
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_major_formatter(FixedFormatter([str(t) for t in ticks]))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.tick_params(axis="x", labelsize=7.5, labelrotation=45)
         ax.set_xlabel("compute spent (steps)")
         ax.set_title(title)
-    for k, T in enumerate(data["budgets"]):
+    for k, T in enumerate(config.budgets):
         axes[0].annotate(f"T={int(T)}", (data["wsd_s_compute"][k], data["wsd_s_excess"][k]),
                          textcoords="offset points", xytext=(4, 6), fontsize=7.5, color="C1")
     axes[0].set_ylabel("excess loss over entropy (nats)")
@@ -121,7 +117,7 @@ def plot(data: dict):
     return fig
 
 
-def check(data: dict) -> None:
+def check(data: dict, config: Config) -> None:
     ws, w, cc = data["wsd_s_excess"], data["wsd_excess"], data["cyclic_cosine_excess"]
     # Matched compute: WSD-S spends exactly WSD's compute at each checkpoint.
     np.testing.assert_array_equal(data["wsd_s_compute"], data["wsd_compute"])
@@ -132,5 +128,9 @@ def check(data: dict) -> None:
     assert np.all(rs[1:] < rw[1:]) and np.all(rs < rc), (rs, rw, rc)
     assert np.all(ws[1:] < w[1:]) and np.all(w[1:] < cc[1:]), (ws, w, cc)
     # Everyone improves with budget.
-    for p in data["plans"]:
+    for p in _PLANS:
         assert np.all(np.diff(data[f"{p}_excess"]) < 0), p
+
+
+FIGURE = register(__name__, caption=CAPTION, full=FULL, fast=FAST, compute=compute, plot=plot,
+                  check=check)

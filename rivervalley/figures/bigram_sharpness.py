@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-NAME = "bigram_sharpness"
+from rivervalley.figures._common import decay_start
+from rivervalley.figures.registry import register
+
 CAPTION = (
     "Bigram LM: sharpness against 2/eta through a WSD run.\n"
     "Factorized bigram model (logits = E[x] U) trained by minibatch SGD with WSD. The top Hessian "
@@ -59,12 +61,11 @@ def compute(config: Config, key: jax.Array) -> dict:
         "loss": np.asarray(tr.loss),
         "stoch_excess": np.asarray(tr.extras["stoch_excess"]),
         "det_loss": np.asarray(tr.extras["det_loss"]),
-        "decay_start": np.asarray(c.num_steps - int(c.decay * c.num_steps)),
         "lr_grid": np.asarray(S.as_array(sched, c.num_steps + 1)),
     }
 
 
-def plot(data: dict):
+def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.0, 3.3))
@@ -77,7 +78,8 @@ def plot(data: dict):
     for j in range(sh.shape[1]):
         ax.plot(steps, sh[:, j], "o-" if j == 0 else "-", ms=3, color=f"C{j}",
                 alpha=1.0 if j == 0 else 0.6, label=rf"$\lambda_{j + 1}$ (Lanczos)")
-    ax.axvspan(int(data["decay_start"]), steps[-1], color="C1", alpha=0.08, lw=0)
+    start = decay_start(config.num_steps, config.decay)
+    ax.axvspan(start, steps[-1], color="C1", alpha=0.08, lw=0)
     ax.set_yscale("log")
     top = np.nanmax(sh) * 3
     ax.set_ylim(np.nanmin(sh[:, -1]) / 2, max(top, 4.0 / np.nanmax(lr)))
@@ -85,19 +87,20 @@ def plot(data: dict):
     ax.set_xlabel("step")
     ax.set_ylabel("Hessian eigenvalue of the loss")
     ax.legend(loc="upper left", fontsize=8)
-    ax.text(int(data["decay_start"]), ax.get_ylim()[0] * 1.3, " decay", color="C1", fontsize=8)
+    ax.text(start, 0.02, " decay", transform=ax.get_xaxis_transform(), color="C1", fontsize=8)
     return fig
 
 
-def check(data: dict) -> None:
+def check(data: dict, config: Config) -> None:
     sh, lr = data["sharpness"][:, 0], data["lr"]
     assert np.all(np.isfinite(sh)) and np.all(np.isfinite(data["loss"]))
     # Stable all run: the top eigenvalue stays below 2/eta_t (with margin after the first records).
     assert np.all(sh * lr < 2.0), (sh * lr).max()
     # During the decay 2/eta grows many-fold while the sharpness changes by less than 2x.
-    d0 = int(np.searchsorted(data["steps"], int(data["decay_start"])))
+    start = decay_start(config.num_steps, config.decay)
+    d0 = int(np.searchsorted(data["steps"], start))
     grid = data["lr_grid"]
-    assert grid[int(data["decay_start"])] / grid[-2] > 5  # peak vs the last update's LR
+    assert grid[start] / grid[-2] > 5  # peak vs the last update's LR
     # The stable phase is noise-limited, well inside the stability region (eta * lambda < 1) ...
     stable = sh[(data["steps"] >= data["steps"][-1] // 10) & (np.arange(sh.size) <= d0)]
     assert np.median(stable) * lr[d0] < 1.0
@@ -106,3 +109,7 @@ def check(data: dict) -> None:
     assert sh[-1] <= 1.2 * np.median(stable), (sh[-1], np.median(stable))
     # The decay reveals the hills: the stochastic-token excess drops.
     assert data["stoch_excess"][-1] < 0.9 * data["stoch_excess"][d0]
+
+
+FIGURE = register(__name__, caption=CAPTION, full=FULL, fast=FAST, compute=compute, plot=plot,
+                  check=check)

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-NAME = "bigram_token_loss"
+from rivervalley.figures._common import decay_start, table_bigram, tabulate
+from rivervalley.figures.registry import register
+
 CAPTION = (
     "Bigram LM: stochastic tokens are hills, deterministic tokens are rivers.\n"
     "Table bigram model trained by minibatch SGD. Left: the stochastic-token excess plateaus at the "
@@ -34,26 +36,16 @@ FULL = Config()
 FAST = Config(vocab_size=16, num_steps=500, seeds=1, record_every=10, peak_value=4.0, batch_size=32)
 
 
-def tabulate(schedules_: list, num_steps: int):
-    """Schedules of any kinds as one batch of tabulated schedules (steps 0 .. num_steps)."""
-    from rivervalley.dynamics import stack
-    from rivervalley.schedules import as_array, tabulated
-
-    return stack([tabulated(as_array(s, num_steps + 1)) for s in schedules_])
-
-
 def compute(config: Config, key: jax.Array) -> dict:
     from rivervalley import bigram as bg
     from rivervalley import schedules as S
     from rivervalley.dynamics import sweep
 
     c = config
-    k_data, k_run = jax.random.split(key)
-    data = bg.make_data(vocab_size=c.vocab_size, det_fraction=c.det_fraction,
-                        logit_scale=c.logit_scale, key=k_data)
-    model = bg.TableModel(data, batch_size=c.batch_size)
+    model, k_run = table_bigram(c, key)
+    data = model.data
     eta, T = c.peak_value, c.num_steps
-    names = ["constant", "constant (LR/2)", "cosine", f"WSD ({int(c.decay * 100)}% decay)"]
+    names = ["constant", "constant (LR/2)", "cosine", f"WSD ({c.decay:.0%} decay)"]
     scheds = [S.constant(eta), S.constant(eta / 2), S.cosine(eta, T), S.wsd(eta, T, decay=c.decay)]
     res = sweep(model, model.init_params(), tabulate(scheds, T), num_steps=T, seeds=c.seeds,
                 key=k_run, batched=("schedule",), record_every=c.record_every)
@@ -69,8 +61,6 @@ def compute(config: Config, key: jax.Array) -> dict:
         "entropy": np.asarray(data.entropy()),
         "predicted_plateau": np.array([float(bg.predicted_plateau(data, e, c.batch_size))
                                        for e in (eta, eta / 2)]) / float(p_stoch),
-        "decay_start": np.asarray(T - int(c.decay * T)),
-        "peak_value": np.asarray(eta),
     }
 
 
@@ -78,7 +68,7 @@ def _at(data, step):
     return int(np.searchsorted(data["steps"], step))
 
 
-def plot(data: dict):
+def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(7.0, 3.0))
@@ -92,7 +82,7 @@ def plot(data: dict):
     axes[0].text(steps[-1] * 0.02, data["predicted_plateau"][0] * 1.08,
                  r"predicted $\eta\,\mathrm{tr}(H)/4B$", fontsize=8)
     for ax in axes:
-        ax.axvspan(int(data["decay_start"]), steps[-1], color="C1", alpha=0.08, lw=0)
+        ax.axvspan(decay_start(config.num_steps, config.decay), steps[-1], color="C1", alpha=0.08, lw=0)
         ax.set_xlabel("step")
         ax.set_xlim(0, steps[-1])
     axes[0].set_ylim(0, 2.2 * data["predicted_plateau"][0])
@@ -105,13 +95,14 @@ def plot(data: dict):
     return fig
 
 
-def check(data: dict) -> None:
+def check(data: dict, config: Config) -> None:
     names = [str(n) for n in data["names"]]
     const, half, cos, wsd = (names.index(n) for n in names)
     ex, det = data["stoch_excess"], data["det_loss"]
     steps = data["steps"]
     late = steps >= 0.6 * steps[-1]
-    d0 = _at(data, int(data["decay_start"]))
+    start = decay_start(config.num_steps, config.decay)
+    d0 = _at(data, start)
     # Stable phase: the stochastic excess sits at the predicted eta-proportional plateau.
     pred = data["predicted_plateau"]
     plateau = ex[const, late].mean()
@@ -124,7 +115,11 @@ def check(data: dict) -> None:
     det_drop = 1 - det[wsd, -1] / det[wsd, d0]
     assert det_drop < 0.3, det_drop
     # Through the stable phase the deterministic loss keeps falling (a river: no plateau).
-    mid = _at(data, int(data["decay_start"]) // 2)
+    mid = _at(data, start // 2)
     assert det[wsd, d0] < 0.8 * det[wsd, mid]
     # WSD keeps more river progress than cosine.
     assert det[wsd, -1] < det[cos, -1]
+
+
+FIGURE = register(__name__, caption=CAPTION, full=FULL, fast=FAST, compute=compute, plot=plot,
+                  check=check)

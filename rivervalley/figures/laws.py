@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NAME = "laws"
+from rivervalley.figures.registry import register
+
 CAPTION = """Loss-curve laws on real LLM runs (124M, SlimPajama; Schaipp et al. 2025 logs).
 Each law is fitted to the validation loss of the constant-LR run at lr 1e-3 plus its 20%-linear
 cooldown at 25k steps (anchor 1e-3 of rivervalley.laws.validate) and predicts the other cooldowns at
@@ -63,7 +64,7 @@ def table(data: dict) -> str:
     return "\n".join(rows)
 
 
-def plot(data: dict):
+def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
 
     laws = [str(x) for x in data["law"]]
@@ -110,7 +111,7 @@ def plot(data: dict):
     return fig
 
 
-def check(data: dict) -> None:
+def check(data: dict, config: Config) -> None:
     laws = [str(x) for x in data["law"]]
     r2 = dict(zip(laws, data["r2"]))
     worst = dict(zip(laws, data["worst_final"]))
@@ -122,3 +123,7 @@ def check(data: dict) -> None:
     # the convex bound, with no notion of the cooldown's timing, is the weakest
     if "convex_bound" in r2:
         assert worst["convex_bound"] == max(worst.values()), worst
+
+
+FIGURE = register(__name__, caption=CAPTION, full=FULL, fast=FAST, compute=compute, plot=plot,
+                  check=check)

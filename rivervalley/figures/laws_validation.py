@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NAME = "laws_validation"
+from rivervalley.figures.registry import register
+
 CAPTION = """Loss-curve laws across schedule families, held out (rivervalley.laws.validate).
 Each law is fitted at one peak LR to the constant-LR run plus one 20%-linear cooldown, then predicts,
 without refitting, (a) the other cooldowns at that LR (10-40%, linear and 1-sqrt), (b) the cosine runs
@@ -14,8 +15,10 @@ at that LR and (c) the cooldowns at the other peak LRs; over the four anchor LRs
 worst (light) and mean (dark) final-loss error per family, dashed at the 0.5% goal. Right: the drop of a
 20% linear cooldown at 50k steps against the peak LR, measured and predicted from the 1e-3 fit."""
 
-FAMILIES = ("cooldowns", "cosine", "peak_lr")
+#: The peak LRs of the drop panel (the catalog's constant-LR runs).
 PEAKS = (1e-4, 5e-4, 1e-3, 2e-3, 3e-3)
+#: The goal for a law's final-loss error, drawn on the error panels (a fraction).
+GOAL = 0.005
 
 
 @dataclass(frozen=True)
@@ -36,26 +39,23 @@ def compute(config: Config, key=None) -> dict:
 
     cat = V.catalog()
     res = V.validate(config.laws, config.anchors, data=cat, progress=False)
-    laws = list(config.laws)
-    out: dict = {"law": np.array(laws), "family": np.array(FAMILIES)}
+    laws, families = list(config.laws), list(V.FAMILIES)
+    out: dict = {"law": np.array(laws), "family": np.array(families)}
     for k in ("r2", "worst", "mean", "n_curves"):
-        arr = np.full((len(laws), len(FAMILIES)), np.nan)
+        arr = np.full((len(laws), len(families)), np.nan)
         for r in res["summary"]:
-            arr[laws.index(r["law"]), FAMILIES.index(r["family"])] = r[k]
+            arr[laws.index(r["law"]), families.index(r["family"])] = r[k]
         out[k] = arr
     out["drop_ratio"] = np.array([next((r["drop_ratio"] for r in res["summary"] if r["law"] == n
                                         and r["family"] == "peak_lr"), np.nan) for n in laws])
     out["fit_r2"] = np.array([[next(f["fit_r2"] for f in res["fits"] if f["law"] == n
                                     and np.isclose(f["anchor"], a)) for a in config.anchors]
                               for n in laws])
-    out["anchors"] = np.array(config.anchors)
     measured = V.measured_drops(cat)
-    out["peaks"] = np.array(PEAKS)
     out["drop_measured"] = np.array([measured.get(p, np.nan) for p in PEAKS])
     for n in laws:
         f = next(f for f in res["fits"] if f["law"] == n and np.isclose(f["anchor"], config.drop_anchor))
         out[f"drop_pred/{n}"] = V.drop_curve(n, L.LAWS[n].params(*f["params"]), PEAKS)
-    out["drop_anchor"] = np.array(config.drop_anchor)
     return out
 
 
@@ -82,7 +82,7 @@ def table(data: dict) -> str:
     return V.validation_table(summary(data))
 
 
-def plot(data: dict):
+def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
 
     laws = [str(x) for x in data["law"]]
@@ -100,7 +100,7 @@ def plot(data: dict):
         for yi, w in zip(y, worst):
             if np.isfinite(w):
                 ax.text(w, yi, f" {w:.2f}%", va="center", fontsize=6.5)
-        ax.axvline(0.5, color="C3", ls="--", lw=0.8)
+        ax.axvline(100 * GOAL, color="C3", ls="--", lw=0.8, label=f"goal {100 * GOAL:g}%")
         ax.set_xscale("log")
         ax.set_xlim(0.03, 300)
         ax.set_yticks(y)
@@ -111,22 +111,22 @@ def plot(data: dict):
         if j == 0:
             ax.legend(fontsize=6, loc="lower right")
     ax = axes[-1]
-    peaks = data["peaks"]
-    ax.plot(peaks, data["drop_measured"], "ko", ms=4, label="measured")
+    ax.plot(PEAKS, data["drop_measured"], "ko", ms=4, label="measured")
     for i, n in enumerate(laws):
-        ax.plot(peaks, data[f"drop_pred/{n}"], "-", lw=1, color=f"C{i}", label=n)
-    ax.axvline(float(data["drop_anchor"]), color="0.7", lw=0.8, ls=":")
+        ax.plot(PEAKS, data[f"drop_pred/{n}"], "-", lw=1, color=f"C{i}", label=n)
+    ax.axvline(config.drop_anchor, color="0.7", lw=0.8, ls=":",
+               label=f"fit at peak LR {config.drop_anchor:g}")
     ax.set_xscale("log")
     ax.set_xlabel("peak LR", fontsize=7)
     ax.set_ylabel("drop of a 20% cooldown at 50k (nats)", fontsize=7)
     lo = np.nanmin(data["drop_measured"])
     ax.set_ylim(min(0.0, lo), 2.5 * np.nanmax(data["drop_measured"]))
-    ax.set_title(f"(c) drop vs peak LR, fit at {float(data['drop_anchor']):g}", fontsize=8)
+    ax.set_title(f"(d) drop vs peak LR, fit at {config.drop_anchor:g}", fontsize=8)
     ax.legend(fontsize=5.5)
     return fig
 
 
-def check(data: dict) -> None:
+def check(data: dict, config: Config) -> None:
     laws = [str(x) for x in data["law"]]
     fams = [str(x) for x in data["family"]]
     # every held-out family was predicted by every law, with finite errors
@@ -144,3 +144,7 @@ def check(data: dict) -> None:
     for i, n in enumerate(laws):
         if "peak_lr" in fams and n != "convex_bound":
             assert data["mean"][i, fams.index("cooldowns")] < data["mean"][i, fams.index("peak_lr")], n
+
+
+FIGURE = register(__name__, caption=CAPTION, full=FULL, fast=FAST, compute=compute, plot=plot,
+                  check=check)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-NAME = "meander"
+from rivervalley.figures.registry import register
+
 CAPTION = (
     "On a meandering river the valley floor (where the gradient points along the valley) sits "
     "off the reference course c(u) = A sin(ku), and gradient descent travels along the floor.\n"
@@ -64,11 +65,15 @@ def compute(config: Config, key: jax.Array) -> dict:
         / (c.sharpness * (1.0 + slope(us) ** 2)),
         "path_u": path[:, 0], "path_v": path[:, 1],
         "path_offset": path[:, 1] - course(path[:, 0]),
-        "sharpness": np.asarray(c.sharpness), "start_u": np.asarray(c.start[0]),
     }
 
 
-def plot(data: dict):
+def _on_the_floor(data: dict, config: Config) -> np.ndarray:
+    """The steps of the GD path after its first descent onto the floor (half a unit along)."""
+    return data["path_u"] > config.start[0] + 0.5
+
+
+def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
 
     from rivervalley.plotting import PART_COLORS, plot_contour
@@ -87,7 +92,7 @@ def plot(data: dict):
     ax.legend(loc="lower right", fontsize=7.5)
 
     us = data["us"]
-    keep = data["path_u"] > float(data["start_u"]) + 0.5  # after the first descent to the floor
+    keep = _on_the_floor(data, config)
     ax2.axhline(0.0, color=PART_COLORS["river"], lw=2.0, label="course $c(u)$")
     ax2.plot(data["floor_u"], data["floor_offset"], color="C3", lw=2.0, label="floor (numeric)")
     ax2.plot(us, data["first_order_offset"], color="C3", ls=":", lw=1.4,
@@ -102,7 +107,7 @@ def plot(data: dict):
     return fig
 
 
-def check(data: dict) -> None:
+def check(data: dict, config: Config) -> None:
     off, first = data["floor_offset"], data["first_order_offset"]
     # the floor is measurably off the course, by O(|c' f'| / lambda)
     assert np.abs(off).max() > 0.02, np.abs(off).max()
@@ -111,10 +116,14 @@ def check(data: dict) -> None:
     err = np.abs(off - approx).max()
     assert err < 0.15 * np.abs(off).max(), (err, np.abs(off).max())
     # GD, once down on the floor, tracks the floor and not the course
-    keep = data["path_u"] > float(data["start_u"]) + 0.5
+    keep = _on_the_floor(data, config)
     pu, poff = data["path_u"][keep], data["path_offset"][keep]
     order = np.argsort(data["floor_u"])
     floor_at_path = np.interp(pu, data["floor_u"][order], off[order])
     to_floor = np.abs(poff - floor_at_path).mean()
     to_course = np.abs(poff).mean()
     assert to_floor < 0.25 * to_course, (to_floor, to_course)
+
+
+FIGURE = register(__name__, caption=CAPTION, full=FULL, fast=FAST, compute=compute, plot=plot,
+                  check=check)

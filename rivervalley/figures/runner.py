@@ -31,8 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -40,6 +39,9 @@ try:  # POSIX; without it (Windows) concurrent runs into one folder are not seri
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None
+
+if TYPE_CHECKING:
+    from rivervalley.figures.registry import Figure
 
 #: The compute cache: ``$RIVERVALLEY_CACHE``, else ``.cache/figures`` under the working directory.
 CACHE_DIR = Path(os.environ.get("RIVERVALLEY_CACHE", ".cache/figures"))
@@ -92,10 +94,6 @@ def _versions() -> dict[str, str]:
     }
 
 
-def config_of(mod: ModuleType, fast: bool):
-    return mod.FAST if fast else mod.FULL
-
-
 def _jsonable(obj):
     if dataclasses.is_dataclass(obj):
         return {k: _jsonable(v) for k, v in dataclasses.asdict(obj).items()}
@@ -120,12 +118,12 @@ def _library_digest() -> bytes:
     return h.digest()
 
 
-def cache_key(mod: ModuleType, config, seed: int) -> str:
+def cache_key(figure: Figure, config, seed: int) -> str:
     """Hash of the config, the seed, the figure module's source and the library's sources."""
     h = hashlib.sha256()
     h.update(json.dumps(_jsonable(config), sort_keys=True, default=repr).encode())
     h.update(str(seed).encode())
-    h.update(inspect.getsource(mod).encode())
+    h.update(inspect.getsource(sys.modules[figure.module]).encode())
     h.update(_library_digest())
     return h.hexdigest()[:16]
 
@@ -140,19 +138,22 @@ def _load_cached(path: Path) -> dict[str, np.ndarray] | None:
     return data or None
 
 
-def compute_data(mod: ModuleType, config, *, seed: int = 0, use_cache: bool = True) -> dict:
-    """``mod.compute`` as numpy arrays, cached in ``CACHE_DIR`` by :func:`cache_key`.
+def compute_data(figure: Figure, config, *, seed: int | None = None,
+                 use_cache: bool = True) -> dict:
+    """``figure.compute(config, key)`` as numpy arrays, with the key of ``seed`` (default
+    ``figure.seed``), cached in ``CACHE_DIR`` by :func:`cache_key`.
 
     A cache file that fails to load (truncated, corrupt) is a miss: recomputed and rewritten.
     """
     import jax
 
-    path = CACHE_DIR / f"{mod.NAME}-{cache_key(mod, config, seed)}.npz"
+    seed = figure.seed if seed is None else seed
+    path = CACHE_DIR / f"{figure.name}-{cache_key(figure, config, seed)}.npz"
     if use_cache:
         data = _load_cached(path)
         if data is not None:
             return data
-    raw = mod.compute(config, jax.random.key(seed))
+    raw = figure.compute(config, jax.random.key(seed))
     data = {k: np.asarray(v) for k, v in raw.items()}
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,14 +216,14 @@ def update_manifest(out: str | os.PathLike, entries: dict[str, dict],
         write_atomic(out / MANIFEST, (text + "\n").encode())
 
 
-def render(mod: ModuleType, data: dict):
-    """``mod.plot(data)`` under the package style, without touching global rcParams."""
+def render(figure: Figure, data: dict, config):
+    """``figure.plot(data, config)`` under the package style, without touching global rcParams."""
     import matplotlib.pyplot as plt
 
     from rivervalley.plotting import STYLE
 
     with plt.style.context(STYLE):
-        return mod.plot(data)
+        return figure.plot(data, config)
 
 
 def build(names: list[str] | None = None, *, fast: bool = False, out: str | os.PathLike = "figures",
@@ -242,48 +243,47 @@ def build(names: list[str] | None = None, *, fast: bool = False, out: str | os.P
     from rivervalley.figures import registry
 
     if names is None:
-        mods = list(registry.FIGURES.values())
+        figures = list(registry.FIGURES.values())
     else:
         if isinstance(names, str) or not names:
             raise ValueError(f"names={names!r} must be a non-empty list of figure names "
                              "(None: every figure)")
-        mods = [registry.get(n) for n in names]
+        figures = [registry.get(n) for n in names]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     versions = _versions()
     if progress is None:
         progress = sys.stderr.isatty()
     status = 0
-    iterator = mods
+    iterator = figures
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(mods, desc="figures", unit="fig")
-    for mod in iterator:
-        seed = getattr(mod, "SEED", 0)
-        config = config_of(mod, fast)
+        iterator = tqdm(figures, desc="figures", unit="fig")
+    for figure in iterator:
+        config = figure.config(fast)
         t0 = time.perf_counter()
-        data = compute_data(mod, config, seed=seed, use_cache=use_cache)
-        png = png_bytes(render(mod, data))
+        data = compute_data(figure, config, use_cache=use_cache)
+        png = png_bytes(render(figure, data, config))
         try:
-            mod.check(data)
+            figure.check(data, config)
             ok, why = True, ""
         except AssertionError as err:
             ok, why = False, str(err)
             status = 1
-        file = out / f"{mod.NAME}.png"
+        file = out / f"{figure.name}.png"
         write_atomic(file, png)
         seconds = time.perf_counter() - t0
-        update_manifest(out, {mod.NAME: {
+        update_manifest(out, {figure.name: {
             "file": file.name,
-            "caption": mod.CAPTION,
+            "caption": figure.caption,
             "fast": fast,
-            "seed": seed,
+            "seed": figure.seed,
             "config": _jsonable(config),
             "seconds": round(seconds, 2),
             "check": "ok" if ok else f"failed: {why}",
         }}, versions)
-        line = f"{mod.NAME:22s} {seconds:7.1f}s  {'check ok' if ok else 'CHECK FAILED: ' + why}"
+        line = f"{figure.name:22s} {seconds:7.1f}s  {'check ok' if ok else 'CHECK FAILED: ' + why}"
         if progress:
             iterator.write(line)
         else:

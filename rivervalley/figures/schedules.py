@@ -8,7 +8,9 @@ from fractions import Fraction
 import jax
 import numpy as np
 
-NAME = "schedules"
+from rivervalley.figures._common import branch_lr
+from rivervalley.figures.registry import register
+
 CAPTION = (
     "Four ways to get checkpoints for budgets T1 < T2 < T3.\n"
     "Cosine needs a separate run per budget; WSD keeps one constant-LR main run and forks a decay "
@@ -47,16 +49,9 @@ def compute(config: Config, key: jax.Array) -> dict:
     wsds = pl.wsd_s(1.0, ends, budgets=b, **shaped)
     cyc = pl.cyclic_cosine(1.0, b, **common)
     n = max(ends[-1], b[-1]) + 1
-    steps = np.arange(n)
-
-    def masked(branch):
-        lr = as_array(branch.schedule, n)
-        keep = (steps >= branch.start_step) & (steps <= branch.end_step)
-        return np.where(keep, lr, np.nan)
-
-    out = {"steps": steps, "budgets": np.asarray(b)}
+    out = {"steps": np.arange(n)}
     for tag, plan in (("cosine", cos), ("wsd", wsd), ("wsd_s", wsds), ("cyclic", cyc)):
-        out[f"{tag}_lr"] = np.stack([masked(br) for br in plan.branches])
+        out[f"{tag}_lr"] = np.stack([branch_lr(br, n) for br in plan.branches])
         out[f"{tag}_branch_names"] = np.asarray([br.name for br in plan.branches])
         out[f"{tag}_branch_start"] = np.asarray([br.start_step for br in plan.branches])
         out[f"{tag}_ckpt_step"] = np.asarray([c.step for c in plan.checkpoints])
@@ -65,10 +60,8 @@ def compute(config: Config, key: jax.Array) -> dict:
         out[f"{tag}_ckpt_compute"] = np.asarray([c.compute for c in plan.checkpoints])
         out[f"{tag}_total_compute"] = np.asarray(plan.total_compute)
     out["wsd_s_lr_dense"] = as_array(wsds.branches[0].schedule, n + 1)
-    out["paper_budgets"] = np.asarray(config.paper_budgets)
     out["paper_wsd_s_ckpts"] = np.asarray(
         pl.wsd_s_checkpoints_at_wsd_compute(list(config.paper_budgets), config.decay))
-    out["decay"] = np.asarray(config.decay)
     return out
 
 
@@ -80,11 +73,11 @@ _TITLES = {
 }
 
 
-def plot(data: dict):
+def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
 
     steps = data["steps"]
-    budgets = data["budgets"]
+    budgets = config.budgets
     fig, axes = plt.subplots(4, 1, figsize=(6.4, 7.2), sharex=True)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, tag in zip(axes, ("cosine", "wsd", "wsd_s", "cyclic"), strict=True):
@@ -119,9 +112,9 @@ def plot(data: dict):
     return fig
 
 
-def check(data: dict) -> None:
-    b = [int(x) for x in data["budgets"]]
-    phi = float(data["decay"])
+def check(data: dict, config: Config) -> None:
+    b = list(config.budgets)
+    phi = config.decay
     # the documented rule, independently: D = floor(phi * T) in exact decimal arithmetic
     ds = [int(Fraction(repr(phi)) * T) for T in b]
     wsd_compute = [T + sum(ds[:k]) for k, T in enumerate(b)]
@@ -141,3 +134,7 @@ def check(data: dict) -> None:
     dense = data["wsd_s_lr_dense"]
     for e in data["wsd_s_ckpt_step"][:-1]:
         assert dense[e] == 1.0 and dense[e - 1] < 0.01, (e, dense[e - 1], dense[e])
+
+
+FIGURE = register(__name__, caption=CAPTION, full=FULL, fast=FAST, compute=compute, plot=plot,
+                  check=check)

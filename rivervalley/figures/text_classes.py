@@ -6,8 +6,8 @@ import jax
 import numpy as np
 
 from rivervalley.figures import text_loss
+from rivervalley.figures.registry import register
 
-NAME = "text_classes"
 CAPTION = (
     "Real text by character class: the rest of a word keeps getting easier, the next word does not.\n"
     "The runs of text_loss (same data), validation loss per character class: predictions after "
@@ -27,11 +27,10 @@ def compute(config: Config, key: jax.Array) -> dict:
     del key  # the runs are text_loss's (shared through the figure cache)
     from rivervalley.figures import runner
 
-    data = runner.compute_data(text_loss, config, seed=getattr(text_loss, "SEED", 0))
-    return dict(data)
+    return dict(runner.compute_data(text_loss.FIGURE, config))
 
 
-def plot(data: dict):
+def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
 
     from rivervalley.plotting import colors
@@ -49,7 +48,7 @@ def plot(data: dict):
                 label=f"{labels[c]} ({100 * data[f'{c}_frac'][0, 0, 0]:.0f}% of chars)")
     ax.plot([], [], color="0.4", ls="--", label="constant LR")
     ax.plot([], [], color="0.4", label="WSD")
-    d0 = float(data["decay_start"])
+    d0 = text_loss.decay_step(config)
     ax.axvline(d0, color="0.7", lw=0.8, ls=":")
     ax.set_xlabel("step")
     ax.set_ylabel("class mean loss (nats/char)")
@@ -69,7 +68,7 @@ def plot(data: dict):
     return fig
 
 
-def check(data: dict) -> None:
+def check(data: dict, config: Config) -> None:
     classes = [str(c) for c in data["classes"]]
     total = sum(data[f"{c}_loss"] for c in classes)
     # contributions sum to the whole (the loss is computed separately, by loss_fn): a float32
@@ -82,6 +81,10 @@ def check(data: dict) -> None:
     # the rest of a word is far more predictable than the first letter of the next one
     assert iw[-1] < sp[-1] - 0.5, (iw[-1], sp[-1])
     # and it is learned throughout: the in-word loss falls through the stable phase
-    d0 = int(np.searchsorted(data["steps"], int(data["decay_start"])))
+    d0 = int(np.searchsorted(data["steps"], text_loss.decay_step(config)))
     q = len(data["steps"]) // 4
     assert iw[d0] < iw[q] - 0.02, (iw[q], iw[d0])
+
+
+FIGURE = register(__name__, caption=CAPTION, full=FULL, fast=FAST, compute=compute, plot=plot,
+                  check=check)

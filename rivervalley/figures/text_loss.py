@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-NAME = "text_loss"
+from rivervalley.figures._common import decay_start
+from rivervalley.figures.registry import register
+
 CAPTION = (
     "Real text: WSD sits on the constant-LR plateau, then drops sharply in its decay.\n"
     "A character-level transformer on tinyshakespeare (rivervalley.text, AdamW), validation loss "
@@ -17,7 +19,6 @@ CAPTION = (
 )
 
 KINDS = ("constant", "cosine", "wsd")
-LABELS = ("constant", "cosine", "WSD (20% linear decay)")
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,17 @@ FAST = Config(scale="fast", num_steps=300, seeds=2, record_every=20)
 
 
 def text_config(c: Config):
+    """The :class:`rivervalley.text.TextConfig` of the runs."""
     from rivervalley import text
 
     return text.config(c.scale, num_steps=c.num_steps, seeds=c.seeds,
                        record_every=c.record_every)
+
+
+def decay_step(c: Config) -> int:
+    """The step WSD's decay starts."""
+    cfg = text_config(c)
+    return decay_start(cfg.num_steps, cfg.decay)
 
 
 #: Results of this process by (config, key): text_classes plots the same runs, and a fresh figure
@@ -66,7 +74,6 @@ def _compute(config: Config, key: jax.Array) -> dict:
     loss = np.asarray(tr.loss)  # (seeds, kinds, records)
     steps = np.asarray(tr.steps)  # (records,), or per run in older engines
     out = {"steps": steps.reshape(-1, steps.shape[-1])[0], "lr": np.asarray(tr.lr)[0], "loss": loss,
-           "decay_start": np.asarray(cfg.num_steps - int(cfg.decay * cfg.num_steps)),
            "classes": np.asarray(text.CLASSES)}
     for c in text.CLASSES:
         for part in ("loss", "mean", "frac"):
@@ -74,24 +81,23 @@ def _compute(config: Config, key: jax.Array) -> dict:
     return out
 
 
-def plot(data: dict):
+def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
 
-    from rivervalley.plotting import colors
+    from rivervalley.plotting import colors, mean_sem
 
     steps, loss = data["steps"], data["loss"]
-    n = loss.shape[0]
-    mean = loss.mean(0)
-    sem = loss.std(0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
+    mean, sem = mean_sem(loss)
     sty = [dict(color="0.35", ls="--", zorder=3), dict(color=colors[0]), dict(color=colors[1])]
     fig, (ax_lr, ax) = plt.subplots(2, 1, figsize=(6.4, 4.6), sharex=True,
                                     gridspec_kw=dict(height_ratios=(1, 2.6)))
-    for i, label in enumerate(LABELS):
+    labels = ("constant", "cosine", f"WSD ({text_config(config).decay:.0%} linear decay)")
+    for i, label in enumerate(labels):
         ax_lr.plot(steps, data["lr"][i], **sty[i])
         ax.plot(steps, mean[i], label=label, lw=1.6, **sty[i])
         ax.fill_between(steps, mean[i] - sem[i], mean[i] + sem[i], alpha=0.25, lw=0,
                         color=sty[i]["color"], zorder=1)
-    d0 = float(data["decay_start"])
+    d0 = decay_step(config)
     for a in (ax_lr, ax):
         a.axvline(d0, color="0.7", lw=0.8, ls=":")
     lo = float(np.min(mean[:, -1]))
@@ -107,10 +113,10 @@ def plot(data: dict):
     return fig
 
 
-def check(data: dict) -> None:
+def check(data: dict, config: Config) -> None:
     steps, loss = data["steps"], data["loss"]
     const, cos, wsd = 0, 1, 2
-    d0 = int(np.searchsorted(steps, int(data["decay_start"])))
+    d0 = int(np.searchsorted(steps, decay_step(config)))
     # until its decay starts WSD is the constant-LR run (same keys): equal to rounding
     np.testing.assert_allclose(loss[:, wsd, :d0 + 1], loss[:, const, :d0 + 1], rtol=1e-6)
     # the decay drops it below constant LR in every seed
@@ -125,3 +131,7 @@ def check(data: dict) -> None:
     # and it ends about as low as cosine (at or below it, within 0.02 nats)
     mean = loss.mean(0)
     assert mean[wsd, -1] <= mean[cos, -1] + 0.02, (mean[wsd, -1], mean[cos, -1])
+
+
+FIGURE = register(__name__, caption=CAPTION, full=FULL, fast=FAST, compute=compute, plot=plot,
+                  check=check)

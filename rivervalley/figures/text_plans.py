@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-NAME = "text_plans"
+from rivervalley.figures.registry import register
+
 CAPTION = (
     "Real text, checkpoints for several budgets: WSD-S vs WSD vs cyclic cosine at matched compute.\n"
     "The character transformer under the three multi-checkpoint plans of rivervalley.plans "
@@ -25,6 +26,7 @@ class Config:
     budgets: tuple[int, ...] = (300, 600, 900)
     decay: float = 0.2
     seeds: int = 2
+    record_every: int = 20
 
 
 FULL = Config()
@@ -48,41 +50,38 @@ def compute(config: Config, key: jax.Array) -> dict:
         "cyclic cosine": plans.cyclic_cosine(peak, ends, budgets=list(c.budgets),
                                              warmup_steps=w),
     }
-    out = {"names": np.asarray(list(the_plans)), "budgets": np.asarray(c.budgets)}
+    out = {"names": np.asarray(list(the_plans))}
     for i, plan in enumerate(the_plans.values()):
         res = run_plan(plan, prob, params, seeds=c.seeds, key=k_run,
-                       optimizer=text.optimizer(cfg), record_every=20)
+                       optimizer=text.optimizer(cfg), record_every=c.record_every)
         out[f"plan{i}_compute"] = res.compute
         out[f"plan{i}_steps"] = res.steps
         out[f"plan{i}_loss"] = res.per_seed_loss  # (checkpoints, seeds)
     return out
 
 
-def plot(data: dict):
+def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
 
-    from rivervalley.plotting import colors
+    from rivervalley.plotting import colors, mean_sem
 
     names = [str(n) for n in data["names"]]
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     markers = ["o", "s", "^"]
     for i, name in enumerate(names):
-        per = data[f"plan{i}_loss"]
-        n = per.shape[1]
-        m = per.mean(1)
-        e = per.std(1, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(m)
+        m, e = mean_sem(data[f"plan{i}_loss"], axis=1)
         ax.errorbar(data[f"plan{i}_compute"], m, e, color=colors[i], marker=markers[i], ms=5,
                     lw=1.3, capsize=3, label=name)
     ax.set_xlabel("compute (steps spent, discarded branches included)")
     ax.set_ylabel("checkpoint validation loss (nats/char)")
     ax.legend(fontsize=8)
-    for T, x, y in zip(data["budgets"], data["plan0_compute"], data["plan0_loss"].mean(1)):
+    for T, x, y in zip(config.budgets, data["plan0_compute"], data["plan0_loss"].mean(1)):
         ax.annotate(f"T={int(T)}", xy=(float(x), float(y)), xytext=(4, 6),
                     textcoords="offset points", fontsize=7.5, color="0.35")
     return fig
 
 
-def check(data: dict) -> None:
+def check(data: dict, config: Config) -> None:
     names = [str(n) for n in data["names"]]
     wsd, wsds, cyc = (data[f"plan{names.index(n)}_loss"] for n in ("WSD", "WSD-S",
                                                                    "cyclic cosine"))
@@ -97,3 +96,7 @@ def check(data: dict) -> None:
     assert wsds.mean(1)[-1] <= wsd.mean(1)[-1] + 0.01, (wsds.mean(1), wsd.mean(1))
     assert max(wsd.mean(1)[-1], wsds.mean(1)[-1]) < cyc.mean(1)[-1], (wsd.mean(1),
                                                                       cyc.mean(1))
+
+
+FIGURE = register(__name__, caption=CAPTION, full=FULL, fast=FAST, compute=compute, plot=plot,
+                  check=check)

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-NAME = "valley"
+from rivervalley.figures.registry import register
+from rivervalley.landscapes import STANDARD_TOY
+
 CAPTION = (
-    "The standard toy river valley L(u, v) = log(1 + e^-u) + (lambda/2) v^2, lambda = 20.\n"
+    "The standard toy river valley L(u, v) = log(1 + e^-u) + (lambda/2) v^2, "
+    f"lambda = {STANDARD_TOY.sharpness:g}.\n"
     "Across the river (v) the walls are sharp; along it (u) the floor descends slowly and "
     "flattens without ever reaching a minimum. The river (v = 0, blue line) is the valley "
     "floor."
@@ -18,7 +21,7 @@ CAPTION = (
 
 @dataclass(frozen=True)
 class Config:
-    sharpness: float = 20.0
+    sharpness: float = STANDARD_TOY.sharpness
     u_range: tuple[float, float] = (-3.0, 6.0)
     v_range: tuple[float, float] = (-0.5, 0.5)
     grid: int = 121
@@ -38,10 +41,10 @@ def compute(config: Config, key: jax.Array) -> dict:
     us = np.linspace(*config.u_range, config.grid)
     river = np.asarray(jax.vmap(valley.river_loss)(np.stack([us, np.zeros_like(us)], 1)))
     return {"X": X, "Y": Y, "Z": Z, "river_u": us, "river_v": np.zeros_like(us),
-            "river_loss": river, "sharpness": np.asarray(config.sharpness)}
+            "river_loss": river}
 
 
-def plot(data: dict):
+def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
     from matplotlib.ticker import LogFormatterSciNotation, LogLocator
 
@@ -59,13 +62,13 @@ def plot(data: dict):
     cb = fig.colorbar(cs, ax=ax, shrink=0.9, ticks=LogLocator(subs=(1.0, 3.0)),
                       format=LogFormatterSciNotation(labelOnlyBase=False))
     cb.set_label("loss (log levels)")
-    ax.set_title(rf"contours, $\lambda$ = {float(data['sharpness']):g} across the river",
+    ax.set_title(rf"contours, $\lambda$ = {config.sharpness:g} across the river",
                  fontsize=9.5)
     ax.legend(loc="upper right", fontsize=8, frameon=True)
     return fig
 
 
-def check(data: dict) -> None:
+def check(data: dict, config: Config) -> None:
     Z, Y = data["Z"], data["Y"]
     # the valley floor is the river: the loss is minimal across the valley at v = 0 for every u
     floor_v = Y[np.argmin(Z, axis=0), np.arange(Z.shape[1])]
@@ -79,4 +82,8 @@ def check(data: dict) -> None:
     i = int(np.argmin(Z[:, j]))
     h = Y[1, 0] - Y[0, 0]
     curv = (Z[i + 1, j] - 2 * Z[i, j] + Z[i - 1, j]) / h**2
-    assert abs(curv / float(data["sharpness"]) - 1) < 1e-2, curv
+    assert abs(curv / config.sharpness - 1) < 1e-2, curv
+
+
+FIGURE = register(__name__, caption=CAPTION, full=FULL, fast=FAST, compute=compute, plot=plot,
+                  check=check)

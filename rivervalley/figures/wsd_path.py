@@ -7,11 +7,16 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
-NAME = "wsd_path"
+from rivervalley.figures._common import decay_start, toy
+from rivervalley.figures.registry import register
+from rivervalley.landscapes import STANDARD_TOY
+
 CAPTION = (
     "Under WSD the iterate bounces across the valley while it travels along the river, and the "
     "decay drops it onto the river.\n"
-    "One SGD run (hill-only noise sigma = 1, peak LR 0.06, eta*lambda = 1.2, 20% linear decay) on "
+    f"One SGD run (hill-only noise sigma = {STANDARD_TOY.sigma:g}, peak LR "
+    f"{STANDARD_TOY.peak_value:g}, eta*lambda = "
+    f"{STANDARD_TOY.peak_value * STANDARD_TOY.sharpness:.2g}, 20% linear decay) on "
     "the standard toy; left, its last 40% coloured by the LR of each step. Right: the hill offset "
     "v_t with the exact theory's +-sqrt(V_t) band: a steady spread of "
     "sqrt(eta sigma^2 / (lambda (2 - eta lambda))) in the stable phase, collapsing in the decay."
@@ -20,10 +25,10 @@ CAPTION = (
 
 @dataclass(frozen=True)
 class Config:
-    peak_value: float = 0.06
-    num_steps: int = 4000
+    peak_value: float = STANDARD_TOY.peak_value
+    num_steps: int = STANDARD_TOY.num_steps
     decay: float = 0.2
-    sigma: float = 1.0
+    zoom_from: float = 0.6  # the left panel shows the run from this fraction on
 
 
 FULL = Config()
@@ -33,18 +38,17 @@ FAST = Config(num_steps=1000)
 def compute(config: Config, key: jax.Array) -> dict:
     import jax.numpy as jnp
 
-    from rivervalley import landscapes, noise, schedules, theory
+    from rivervalley import schedules, theory
     from rivervalley.dynamics import simulate
     from rivervalley.plotting import loss_grid
 
     c = config
-    valley = landscapes.standard_toy()
-    hill = noise.hill_only(c.sigma)
+    valley, hill = toy()
     sched = schedules.wsd(c.peak_value, c.num_steps, decay=c.decay)
     tr = simulate(valley, jnp.zeros(2), sched, num_steps=c.num_steps, noise=hill, key=key)
     pred = theory.expected_trajectory(valley, sched, num_steps=c.num_steps, noise=hill)
     xy = np.asarray(tr.params)
-    zoom = int(0.6 * c.num_steps)  # the left panel shows the last 40%: stable end, then decay
+    zoom = _zoom_start(c)
     span = float(np.abs(xy[zoom:, 1]).max()) * 1.1
     lo, hi = float(xy[zoom:, 0].min()), float(xy[zoom:, 0].max())
     pad = 0.05 * (hi - lo)
@@ -52,19 +56,23 @@ def compute(config: Config, key: jax.Array) -> dict:
     return {"steps": np.asarray(tr.steps), "lr": np.asarray(tr.lr), "u": xy[:, 0],
             "v": xy[:, 1], "theory_second_moment": np.asarray(pred.hill_second_moment)[:, 0],
             "theory_u": np.asarray(pred.river_coordinate),
-            "decay_start": np.asarray(int(round((1 - c.decay) * c.num_steps))),
-            "zoom_start": np.asarray(zoom), "peak_value": np.asarray(c.peak_value),
-            "sigma": np.asarray(c.sigma), "sharpness": np.asarray(20.0), "X": X, "Y": Y, "Z": Z}
+            "sharpness": np.asarray(valley.sharpness[0]), "sigma": np.asarray(hill.sigma),
+            "X": X, "Y": Y, "Z": Z}
 
 
-def plot(data: dict):
+def _zoom_start(c: Config) -> int:
+    """The first step the left panel shows: the end of the stable phase, then the decay."""
+    return int(c.zoom_from * c.num_steps)
+
+
+def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
 
     from rivervalley.plotting import lr_colorbar, lr_norm, plot_contour, plot_trajectory
 
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10.0, 3.8), width_ratios=(1.3, 1.0))
-    norm = lr_norm(0.0, float(data["peak_value"]))
-    z0 = int(data["zoom_start"])
+    norm = lr_norm(0.0, config.peak_value)
+    z0 = _zoom_start(config)
     plot_contour(ax, (data["X"], data["Y"], data["Z"]))
     plot_trajectory(ax, np.stack([data["u"][z0:], data["v"][z0:]], axis=1), data["lr"][z0:],
                     norm=norm, lw=0.6)
@@ -77,11 +85,12 @@ def plot(data: dict):
 
     steps, v = data["steps"], data["v"]
     rms = np.sqrt(data["theory_second_moment"])
-    ax2.axvspan(float(data["decay_start"]), float(steps[-1]), color="0.92", lw=0)
+    d0 = decay_start(config.num_steps, config.decay)
+    ax2.axvspan(d0, float(steps[-1]), color="0.92", lw=0)
     ax2.plot(steps, v, color="0.45", lw=0.4, label="hill offset $v_t$ (one run)")
     ax2.plot(steps, rms, color="C1", lw=1.4, label="theory $\\pm\\sqrt{V_t}$")
     ax2.plot(steps, -rms, color="C1", lw=1.4)
-    ax2.text(float(data["decay_start"]), 0.95, " decay", transform=ax2.get_xaxis_transform(),
+    ax2.text(d0, 0.95, " decay", transform=ax2.get_xaxis_transform(),
              va="top", fontsize=8, color="0.35")
     ax2.set_xlabel("step")
     ax2.set_ylabel("hill offset $v_t$")
@@ -90,11 +99,11 @@ def plot(data: dict):
     return fig
 
 
-def check(data: dict) -> None:
+def check(data: dict, config: Config) -> None:
     v, steps = data["v"], data["steps"]
-    eta, lam, s2 = float(data["peak_value"]), float(data["sharpness"]), float(data["sigma"]) ** 2
+    eta, lam, s2 = config.peak_value, float(data["sharpness"]), float(data["sigma"]) ** 2
     v_star = eta * s2 / (lam * (2 - eta * lam))
-    start = int(data["decay_start"])
+    start = decay_start(config.num_steps, config.decay)
     stable = v[(steps > 0.25 * start) & (steps < start)]
     # eta*lambda > 1: the offset flips sign most steps (correlation 1 - eta*lambda = -0.2)
     assert np.mean(np.sign(stable[1:]) != np.sign(stable[:-1])) > 0.5
@@ -107,3 +116,7 @@ def check(data: dict) -> None:
     u = data["u"]
     assert u[start] > 0.5 * u[-1] > 0 and u[-1] > u[start]
     np.testing.assert_allclose(u[-1], data["theory_u"][-1], rtol=0.05)
+
+
+FIGURE = register(__name__, caption=CAPTION, full=FULL, fast=FAST, compute=compute, plot=plot,
+                  check=check)
