@@ -155,8 +155,8 @@ def _figures(args: argparse.Namespace) -> int:
     from rivervalley.figures import registry, runner
 
     if args.list:
-        for name, mod in registry.FIGURES.items():
-            print(f"{name:22s} {mod.CAPTION.splitlines()[0]}")
+        for name, figure in registry.FIGURES.items():
+            print(f"{name:22s} {figure.title}")
         return 0
     names = figure_names(args.only)
     out = writable_folder(args.out, "--out")
