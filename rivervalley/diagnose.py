@@ -63,10 +63,8 @@ from rivervalley import hessian, problems
 from rivervalley import schedules as _s
 from rivervalley._validate import check_int, check_key, check_real, check_seeds, fmt
 from rivervalley.dynamics import run_scan
+from rivervalley.protocols import Array, PyTree
 from rivervalley.results import SimState
-
-Array = Any
-PyTree = Any
 
 __all__ = ["Diagnosis", "diagnose"]
 

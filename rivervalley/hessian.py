@@ -15,6 +15,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from rivervalley._validate import check_int, check_key, fmt
+from rivervalley.protocols import RiverFrame
 
 __all__ = [
     "hvp",
@@ -187,7 +188,7 @@ def _is_stacked(problem: Any, params: Any) -> bool:
     decided from the problem's declared ``param_shape`` (one point's shape: a tuple, or a pytree
     of tuples like the params)."""
     declared = getattr(problem, "param_shape", None)
-    if declared is None and hasattr(problem, "sharpness") and hasattr(problem, "to_local"):
+    if declared is None and isinstance(problem, RiverFrame):
         declared = (int(np.shape(problem.sharpness)[-1]) + 1,)  # a river valley: x in R^d
     if declared is None:
         raise ValueError(

@@ -1,8 +1,8 @@
 """Learning-rate schedules as pytrees: ``constant``, ``cosine``, ``wsd``, ``wsd_s``,
 ``cyclic_cosine``, ``tabulated``.
 
-Every factory returns a small frozen dataclass registered with
-:func:`jax.tree_util.register_dataclass`. Its numeric parameters (peak, min ratio, decay fraction or
+Every factory returns a small frozen dataclass registered as a pytree (the package's one idiom,
+``rivervalley._pytree``). Its numeric parameters (peak, min ratio, decay fraction or
 steps, warmup, the decay-shape *index*, the array of cycle ends) are array leaves, and evaluation is
 branch-free (``jnp.where`` / ``jnp.clip`` / ``jnp.select``). Hence a schedule is an
 ``optax.Schedule`` (``schedule(step) -> lr``) **and** a value that can be passed through ``jit`` /
