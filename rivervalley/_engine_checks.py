@@ -228,8 +228,8 @@ def check_x0_values(x0: Any, name: str = "x0") -> None:
             raise ValueError(f"{where}={V.fmt(leaf)} is not a floating-point array of parameters")
         dtype = jnp.result_type(leaf)
         if not jnp.issubdtype(dtype, jnp.floating):
-            raise ValueError(f"{where}={V.fmt(leaf)} has dtype {dtype}: parameters must be floating "
-                             f"point (an integer x0 would make integer updates); pass "
+            raise ValueError(f"{where}={V.fmt(leaf)} has dtype {dtype}: parameters must be "
+                             "floating point (an integer x0 would make integer updates); pass "
                              f"jnp.asarray({name}, float)")
         if not V.is_traced(leaf):
             a = np.asarray(leaf)
@@ -320,8 +320,8 @@ def _probe(p_dyn, s_dyn, n_dyn, x, key, *, p_st, s_st, n_st, batched, optimizer,
                 jnp.shape(a) == jnp.shape(b) for a, b in zip(jax.tree.leaves(xi),
                                                              jax.tree.leaves(x))))
         except Exception as e:  # noqa: BLE001
-            raise ValueError(f"noise={type(nz).__name__} cannot draw the gradient noise of this problem: "
-                             f"{type(e).__name__}: {e}{n_hint}") from e
+            raise ValueError(f"noise={type(nz).__name__} cannot draw the gradient noise of this "
+                             f"problem: {type(e).__name__}: {e}{n_hint}") from e
         if not ok:
             raise ValueError(f"noise.sample returns shapes {_shapes(xi)} for parameters of "
                              f"shapes {_shapes(x)}{n_hint}")

@@ -32,7 +32,7 @@ from rivervalley import _engine_checks as _checks
 from rivervalley import _validate as V
 from rivervalley import plans as _plans
 from rivervalley._scan import DIVERGENCE_THRESHOLD, init_state, to_trajectory
-from rivervalley.protocols import Key, PyTree
+from rivervalley.protocols import Key, NoiseModel, Problem, PyTree
 from rivervalley.results import PlanResult, SimState, Trajectory
 
 __all__ = ["run_plan"]
@@ -42,8 +42,9 @@ __all__ = ["run_plan"]
 PLAN_RECORDS = 400
 
 
-def run_plan(plan: Any, problem: Any, x0: PyTree, *, seeds: int | np.ndarray = 1,
-             key: Key | None = None, noise: Any = None, optimizer: Callable | None = None,
+def run_plan(plan: _plans.Plan, problem: Problem, x0: PyTree, *,
+             seeds: int | np.ndarray = 1, key: Key | None = None,
+             noise: NoiseModel | None = None, optimizer: Callable | None = None,
              record_every: int | None = None, divergence_threshold: float = DIVERGENCE_THRESHOLD,
              progress: bool | None = None) -> PlanResult:
     """Execute a multi-checkpoint plan over several seeds.
@@ -113,7 +114,7 @@ def run_plan(plan: Any, problem: Any, x0: PyTree, *, seeds: int | np.ndarray = 1
     return _checkpoint_metrics(plan, problem, saved, trajectories, n)
 
 
-def _cuts(plan: Any, branch: Any) -> list[int]:
+def _cuts(plan: _plans.Plan, branch: _plans.Branch) -> list[int]:
     """The end steps of ``branch``'s segments: where a child forks, where a checkpoint is taken,
     and its end."""
     cuts = sorted({b.start_step for b in plan.branches if b.parent == branch.name}
@@ -122,15 +123,19 @@ def _cuts(plan: Any, branch: Any) -> list[int]:
     return [c for c in cuts if branch.start_step < c <= branch.end_step]
 
 
-def _run_branches(plan: Any, segments: list[list[int]], problem: Any, x0: PyTree, keys: Key, *,
-                  noise: Any, optimizer: Callable | None, record_every: int, threshold: float,
-                  chunk: int, bar: Any) -> tuple[dict[tuple[str, int], SimState],
-                                                 dict[str, Trajectory]]:
+#: The states a plan saves, by (branch, step): at every fork and checkpoint.
+Saved = dict[tuple[str, int], SimState]
+
+
+def _run_branches(plan: _plans.Plan, segments: list[list[int]], problem: Problem, x0: PyTree,
+                  keys: Key, *, noise: NoiseModel | None, optimizer: Callable | None,
+                  record_every: int, threshold: float, chunk: int,
+                  bar: Any) -> tuple[Saved, dict[str, Trajectory]]:
     """Every branch in order: the states saved at each cut ``(branch, step)`` and each branch's
     trajectory (leading axes: seeds, records)."""
     n = int(np.shape(keys)[0])
     zeros = np.zeros(n, np.int32)
-    saved: dict[tuple[str, int], SimState] = {}
+    saved: Saved = {}
     trajectories: dict[str, Trajectory] = {}
     for branch, cuts in zip(plan.branches, segments):
         if branch.parent is None:
@@ -164,7 +169,7 @@ def _run_branches(plan: Any, segments: list[list[int]], problem: Any, x0: PyTree
     return saved, trajectories
 
 
-def _checkpoint_metrics(plan: Any, problem: Any, saved: dict[tuple[str, int], SimState],
+def _checkpoint_metrics(plan: _plans.Plan, problem: Problem, saved: Saved,
                         trajectories: dict[str, Trajectory], n: int) -> PlanResult:
     """The :class:`~rivervalley.results.PlanResult`: seed means (NaN where a seed diverged) and
     the standard error of the mean loss at every checkpoint."""

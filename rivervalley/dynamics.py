@@ -67,11 +67,12 @@ import numpy as np
 
 from rivervalley import _batched, _progress
 from rivervalley import _engine_checks as _checks
+from rivervalley import _validate as V
 from rivervalley import problems as _problems
 from rivervalley._batched import TRACE_COUNT  # noqa: F401 - the tests count compilations here
 from rivervalley._plan_runner import run_plan
 from rivervalley._scan import DIVERGENCE_THRESHOLD, init_state, run_one, to_trajectory
-from rivervalley.protocols import Key, PyTree
+from rivervalley.protocols import Key, NoiseModel, Problem, PyTree, Schedule
 from rivervalley.results import DivergenceError, SimState, SweepResult, Trajectory
 
 __all__ = ["simulate", "run_scan", "sweep", "run_plan", "stack"]
@@ -80,9 +81,9 @@ __all__ = ["simulate", "run_scan", "sweep", "run_plan", "stack"]
 ON_DIVERGENCE = ("raise", "report")
 
 
-def simulate(problem: Any, x0: PyTree | SimState, schedule: Callable, *, num_steps: int,
-             optimizer: Callable | None = None, noise: Any = None, key: Key | None = None,
-             record_every: int = 1, record_params: bool = True,
+def simulate(problem: Problem, x0: PyTree | SimState, schedule: Schedule, *, num_steps: int,
+             optimizer: Callable | None = None, noise: NoiseModel | None = None,
+             key: Key | None = None, record_every: int = 1, record_params: bool = True,
              divergence_threshold: float = DIVERGENCE_THRESHOLD, on_divergence: str = "raise",
              progress: bool | None = None) -> Trajectory:
     """Optimize ``problem`` from ``x0`` for ``num_steps`` updates under ``schedule``.
@@ -119,9 +120,7 @@ def simulate(problem: Any, x0: PyTree | SimState, schedule: Callable, *, num_ste
     num_steps, record_every, threshold = _checks.check_common(problem, schedule, noise, optimizer,
                                                               num_steps, record_every,
                                                               divergence_threshold, record_params)
-    if on_divergence not in ON_DIVERGENCE:
-        raise ValueError(f"on_divergence={on_divergence!r} must be "
-                         f"{' or '.join(map(repr, ON_DIVERGENCE))}")
+    V.check_choice("on_divergence", on_divergence, ON_DIVERGENCE)
     _progress.check_progress(progress)
     key = _checks.resolve_key(key, problem, noise)
     from_x0 = not isinstance(x0, SimState)
@@ -170,9 +169,10 @@ def _divergence_message(traj: Trajectory, threshold: float) -> str | None:
     return None
 
 
-def run_scan(problem: Any, x0: PyTree | SimState, schedule: Callable, key: Key, *,
-             num_steps: int, noise: Any = None, optimizer: Callable | None = None,
-             record_every: int = 1, record_params: bool = True,
+def run_scan(problem: Problem, x0: PyTree | SimState, schedule: Schedule, key: Key, *,
+             num_steps: int, noise: NoiseModel | None = None,
+             optimizer: Callable | None = None, record_every: int = 1,
+             record_params: bool = True,
              divergence_threshold: float = DIVERGENCE_THRESHOLD) -> Trajectory:
     """The traceable core of :func:`simulate`: one run as one ``lax.scan``, for use inside your own
     ``jit`` / ``vmap`` / ``grad`` (a differentiable loss of a whole run, a custom batching).
@@ -218,8 +218,8 @@ def stack(objs: list) -> Any:
     return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *objs)
 
 
-def sweep(problem: Any, x0: PyTree, schedule: Callable, *, num_steps: int,
-          seeds: int | np.ndarray = 1, key: Key | None = None, noise: Any = None,
+def sweep(problem: Problem, x0: PyTree, schedule: Schedule, *, num_steps: int,
+          seeds: int | np.ndarray = 1, key: Key | None = None, noise: NoiseModel | None = None,
           optimizer: Callable | None = None, batched: tuple[str, ...] = (),
           record_every: int = 1, record_params: bool = False,
           divergence_threshold: float = DIVERGENCE_THRESHOLD,
