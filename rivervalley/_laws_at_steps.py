@@ -35,7 +35,7 @@ from rivervalley._laws_formulas import (
 #: Below this ``|log a|`` (``a = (1 - eta sharpness)^2``, so ``eta sharpness < ~5e-13``) the
 #: geometric sum ``(1 - a^n) / (1 - a)`` of a run of ``n`` steps is taken as ``n``: its relative
 #: error ``n |log a| / 2`` is below 1e-7 for runs under 1e5 steps, while the quotient of ``expm1``
-#: that replaces it elsewhere (and its derivative) would cancel catastrophically.
+#: used above it is 0 / 0 at ``log a = 0`` and its derivative cancels catastrophically near it.
 LINEAR_LOG_A = 1e-12
 
 

@@ -312,10 +312,10 @@ def _laplace(J: np.ndarray, r: np.ndarray):
     u, sv, vt = np.linalg.svd(J, full_matrices=False)
     tol = sv.max() * max(n, k) * np.finfo(float).eps * _RANK_TOL_FACTOR if sv.size else 0.0
     rank = int(np.sum(sv > tol))
-    s2 = float(np.sum(r ** 2)) / (n - k)
+    resid_var = float(np.sum(r ** 2)) / (n - k)
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = np.where(sv > tol, 1.0 / sv ** 2, np.inf)
-        var = np.einsum("ij,j,ij->i", vt.T, inv, vt.T) * s2
+        var = np.einsum("ij,j,ij->i", vt.T, inv, vt.T) * resid_var
         # directions with no curvature make every parameter they touch unidentified
         bad = np.any((np.abs(vt) > _NULL_WEIGHT) & (sv <= tol)[:, None], axis=0)
     return np.where(bad, np.nan, np.sqrt(var)), rank

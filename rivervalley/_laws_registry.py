@@ -210,13 +210,13 @@ def _collapsed_groups(groups, lrs_list) -> list[str]:
     relaxation (``1 / (2 eta sharpness)`` steps) longer than ``COLLAPSED_RELAXATION_RUNS`` runs."""
     peak = max(float(np.max(l)) for l in lrs_list)
     T = max(len(l) for l in lrs_list)
-    stable = [peak * lam < 2 for lam, _ in groups]        # else the group has no steady state
-    levels = [theory.steady_state_hill_loss(peak, lam, s2) if ok else _INF
-              for (lam, s2), ok in zip(groups, stable)]
+    stable = [peak * sharpness < 2 for sharpness, _ in groups]   # else no steady state
+    levels = [theory.steady_state_hill_loss(peak, sharpness, noise_var) if ok else _INF
+              for (sharpness, noise_var), ok in zip(groups, stable)]
     tot = sum(levels)
     out = []
-    for i, ((lam, _), level, ok) in enumerate(zip(groups, levels, stable)):
-        relax = theory.relaxation_steps(peak, lam) if ok else 0.0
+    for i, ((sharpness, _), level, ok) in enumerate(zip(groups, levels, stable)):
+        relax = theory.relaxation_steps(peak, sharpness) if ok else 0.0
         if tot > 0 and level < COLLAPSED_HILL_SHARE * tot:
             out.append(f"hill group {i + 1} collapsed: {100 * level / tot:.2g}% of the steady-state "
                        f"hill loss (< {100 * COLLAPSED_HILL_SHARE:g}%); a law with fewer groups fits "
