@@ -13,6 +13,7 @@ plots.
 from rivervalley import (
     bigram,
     diagnose,
+    dynamics,
     export,
     hessian,
     landscapes,
@@ -42,7 +43,8 @@ def explore(num_steps: int = 4000, **settings):
     return _explore(num_steps=num_steps, **settings)
 
 
-__all__ = ["bigram", "diagnose", "export", "hessian", "landscapes", "laws", "noise", "plans",
-           "protocols", "plotting", "problems", "results", "results_io", "schedules", "text", "theory",
-           "transformer", "simulate", "sweep", "run_plan", "stack", "explore", "Trajectory", "SimState",
-           "SweepResult", "PlanResult", "DivergenceError", "__version__"]
+__all__ = ["bigram", "diagnose", "dynamics", "export", "hessian", "landscapes", "laws", "noise",
+           "plans", "protocols", "plotting", "problems", "results", "results_io", "schedules",
+           "text", "theory", "transformer", "simulate", "sweep", "run_plan", "stack", "explore",
+           "Trajectory", "SimState", "SweepResult", "PlanResult", "DivergenceError",
+           "__version__"]

@@ -224,7 +224,7 @@ def check_x0_values(x0: Any, name: str = "x0") -> None:
         raise ValueError(f"{name}={V.fmt(x0)} has no array leaves: pass the initial parameters")
     for path, leaf in leaves:
         where = _path(name, path)
-        if not is_numeric(leaf) or V._is_bool(leaf):
+        if not is_numeric(leaf) or V.is_bool(leaf):
             raise ValueError(f"{where}={V.fmt(leaf)} is not a floating-point array of parameters")
         dtype = jnp.result_type(leaf)
         if not jnp.issubdtype(dtype, jnp.floating):

@@ -27,7 +27,8 @@ import jax
 import numpy as np
 
 __all__ = ["is_traced", "fmt", "check_real", "check_int", "check_seeds", "check_key",
-           "check_choice", "check_scalar", "check_shape", "check_broadcasts", "SEED_MAX"]
+           "check_choice", "check_scalar", "check_shape", "check_broadcasts", "check_bool",
+           "is_bool", "SEED_MAX"]
 
 #: The largest seed accepted: ``jax.random.key`` keeps the low 32 bits of a seed (with x64 off)
 #: so two seeds that differ by 2**32 would give the same stream.
@@ -55,7 +56,8 @@ def fmt(x: Any) -> str:
     return r if len(r) <= 80 else r[:77] + "..."
 
 
-def _is_bool(x: Any) -> bool:
+def is_bool(x: Any) -> bool:
+    """True for a Python / NumPy bool or an array of bool dtype (never a number here)."""
     if isinstance(x, (bool, np.bool_)):
         return True
     dtype = getattr(x, "dtype", None)
@@ -80,7 +82,7 @@ def check_real(name: str, value: Any, *, lo: float | None = None, hi: float | No
     """
     if is_traced(value):
         return
-    if _is_bool(value):
+    if is_bool(value):
         raise ValueError(f"{name}={fmt(value)} must be a real number, not a bool")
     try:
         a = np.asarray(value)
@@ -128,7 +130,7 @@ def check_int(name: str, value: Any, *, lo: int | None = None, hi: int | None = 
     """
     if isinstance(value, np.ndarray) and value.ndim == 0 and np.issubdtype(value.dtype, np.integer):
         value = value.item()
-    ok = (isinstance(value, (numbers.Integral, np.integer)) and not _is_bool(value)
+    ok = (isinstance(value, (numbers.Integral, np.integer)) and not is_bool(value)
           and (lo is None or value >= lo) and (hi is None or value <= hi))
     if not ok:
         if lo is not None and hi is not None:
@@ -156,7 +158,7 @@ def check_seeds(name: str, seeds: Any) -> np.ndarray:
     """
     if is_traced(seeds):
         raise ValueError(f"{name} must be concrete integers, not traced values")
-    if isinstance(seeds, (numbers.Integral, np.integer)) and not _is_bool(seeds):
+    if isinstance(seeds, (numbers.Integral, np.integer)) and not is_bool(seeds):
         seeds = [seeds]
     try:
         items = list(np.asarray(seeds, dtype=object).ravel()) if np.ndim(seeds) else None
@@ -165,7 +167,7 @@ def check_seeds(name: str, seeds: Any) -> np.ndarray:
     if items is None or np.ndim(seeds) != 1 or not items:
         raise ValueError(f"{name}={fmt(seeds)} must be a non-empty 1-D sequence of integer seeds")
     for s in items:
-        if _is_bool(s) or not isinstance(s, (numbers.Integral, np.integer)):
+        if is_bool(s) or not isinstance(s, (numbers.Integral, np.integer)):
             raise ValueError(f"{name}={fmt(seeds)} holds {s!r}, which is not an integer "
                              "(floats would be truncated and collide)")
         if not 0 <= int(s) <= SEED_MAX:
@@ -181,7 +183,7 @@ def check_key(name: str, key: Any) -> None:
         return
     if key is None:
         raise ValueError(f"{name} is required: pass {name}=jax.random.key(seed)")
-    if isinstance(key, (numbers.Number, np.generic)) or _is_bool(key):
+    if isinstance(key, (numbers.Number, np.generic)) or is_bool(key):
         raise ValueError(f"{name}={fmt(key)} is not a PRNG key: pass {name}=jax.random.key("
                          f"{int(key) if isinstance(key, (numbers.Integral, np.integer)) else 0})")
     dtype = getattr(key, "dtype", None)
@@ -252,3 +254,19 @@ def check_broadcasts(name: str, value: Any, params: Any) -> None:
             raise ValueError(f"{name}={fmt(value)} has shape {np.shape(value)}, which does not fit "
                              f"parameters of shape {shape}: use a scalar or a shape that "
                              "broadcasts to the parameters")
+
+
+def check_bool(name: str, value: Any, *, allow_none: bool = False) -> bool | None:
+    """``value`` is ``True`` or ``False`` (or None when ``allow_none``); returns it as a bool.
+
+    >>> check_bool("progress", 1, allow_none=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: progress=1 must be True, False or None
+    """
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name}={fmt(value)} must be True"
+                         + (", False or None" if allow_none else " or False"))
+    return bool(value)

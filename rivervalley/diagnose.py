@@ -61,10 +61,11 @@ from jax.flatten_util import ravel_pytree
 
 from rivervalley import hessian, problems
 from rivervalley import schedules as _s
+from rivervalley._partition import combine, partition
+from rivervalley._scan import init_state
 from rivervalley._validate import check_int, check_key, check_real, check_seeds, fmt
 from rivervalley.dynamics import run_scan
 from rivervalley.protocols import Array, PyTree
-from rivervalley.results import SimState
 
 __all__ = ["Diagnosis", "diagnose"]
 
@@ -151,28 +152,12 @@ class Diagnosis:
         return "\n".join(rows)
 
 
-# -- static / traced split of the problem, schedule and noise (they enter jit as arguments) ----
-def _is_numeric(leaf: Any) -> bool:
-    return isinstance(leaf, (jax.Array, np.ndarray, np.generic, numbers.Number)) and not isinstance(
-        leaf, bool)
-
-
-def _split(tree: Any) -> tuple[list, tuple]:
-    leaves, treedef = jax.tree.flatten(tree)
-    dyn = [jnp.asarray(x) if _is_numeric(x) else None for x in leaves]
-    return dyn, (treedef, tuple(None if _is_numeric(x) else x for x in leaves))
-
-
-def _join(dyn: list, static: tuple) -> Any:
-    treedef, stat = static
-    return jax.tree.unflatten(treedef, [d if s is None else s for d, s in zip(dyn, stat)])
-
-
+# -- the problem, schedule and noise enter jit split into traced and static parts (_partition) --
 @functools.partial(jax.jit, static_argnames=("static", "num_steps", "record_every",
                                              "record_params", "optimizer"))
 def _segment(dyn, states, keys, *, static, num_steps, record_every, record_params, optimizer):
     """``num_steps`` engine steps of every seed (``lax.map`` over seeds) from ``states``."""
-    problem, schedule, noise = (_join(d, s) for d, s in zip(dyn, static))
+    problem, schedule, noise = (combine(d, s) for d, s in zip(dyn, static))
 
     def one(args):
         state, key = args
@@ -187,7 +172,7 @@ def _segment(dyn, states, keys, *, static, num_steps, record_every, record_param
 @functools.partial(jax.jit, static_argnames=("static", "k", "num_iters"))
 def _curvature(dyn, x_c, x_bar, key, *, static, k, num_iters):
     """Top-k eigenpairs at x_bar and the quadratic form of x_c - x_bar, every seed."""
-    problem = _join(dyn, static)
+    problem = combine(dyn, static)
 
     def one(args):
         xc, xb = args
@@ -198,11 +183,6 @@ def _curvature(dyn, x_c, x_bar, key, *, static, k, num_iters):
         return w, 0.5 * jnp.sum(jnp.maximum(w, 0.0) * proj ** 2)
 
     return jax.lax.map(one, (x_c, x_bar))
-
-
-def _init(params: PyTree, optimizer: Callable | None, schedule: Callable) -> SimState:
-    opt_state = () if optimizer is None else optimizer(schedule).init(params)
-    return SimState(params, opt_state, jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32))
 
 
 def _ints(name: str, values: Any, lo: int) -> list[int]:
@@ -276,17 +256,17 @@ def diagnose(problem: Any, x0: PyTree, schedule: Callable, *, checkpoints: Seque
 
     n = seed_arr.size
     keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(jnp.asarray(seed_arr))
-    state = jax.vmap(lambda p: _init(p, optimizer, schedule))(
+    state = jax.vmap(lambda p: init_state(p, optimizer, schedule))(
         jax.tree.map(lambda a: jnp.broadcast_to(jnp.asarray(a), (n,) + jnp.shape(a)), x0))
-    pdyn, pstat = _split(problem)
-    ndyn, nstat = _split(noise)
+    pdyn, pstat = partition(problem)
+    ndyn, nstat = partition(noise)
 
     def run(st, sched, num_steps, record_every, record_params):
         if num_steps == average_steps:
             # a segment as long as the averaging window reuses its compiled program (the
             # engine's step compiles in seconds; extra records cost little)
             record_every, record_params = average_every, True
-        sdyn, sstat = _split(sched)
+        sdyn, sstat = partition(sched)
         return _segment([pdyn, sdyn, ndyn], st, keys, static=(pstat, sstat, nstat),
                         num_steps=num_steps, record_every=record_every,
                         record_params=record_params, optimizer=optimizer)

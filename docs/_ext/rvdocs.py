@@ -40,9 +40,11 @@ ROOT = Path(os.environ.get("RIVERVALLEY_ROOT") or DOCS.parent).resolve()
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("The package", ("rivervalley",)),
     ("Schedules and plans", ("rivervalley.schedules", "rivervalley.plans", "rivervalley.export")),
-    ("Problems and noise", ("rivervalley.problems", "rivervalley.landscapes", "rivervalley.bigram",
+    ("Problems and noise", ("rivervalley.protocols", "rivervalley.problems", "rivervalley.landscapes",
+                            "rivervalley.bigram",
                             "rivervalley.transformer", "rivervalley.text", "rivervalley.noise")),
-    ("Running and results", ("rivervalley.dynamics", "rivervalley.results_io")),
+    ("Running and results", ("rivervalley.dynamics", "rivervalley.results",
+                             "rivervalley.results_io")),
     ("Theory and analysis", ("rivervalley.theory", "rivervalley.hessian", "rivervalley.diagnose")),
     ("Loss-curve laws", ("rivervalley.laws", "rivervalley.laws_cli")),
     ("Plots, figures and tools", ("rivervalley.plotting", "rivervalley.figures",
