@@ -53,8 +53,7 @@ def check_common(problem: Any, schedule: Any, noise: Any, optimizer: Any, num_st
     checked."""
     num_steps = V.check_int("num_steps", num_steps, lo=1)
     record_every = V.check_int("record_every", record_every, lo=1)
-    if not isinstance(record_params, (bool, np.bool_)):
-        raise ValueError(f"record_params={V.fmt(record_params)} must be True or False")
+    V.check_bool("record_params", record_params)
     check_problem(problem)
     check_schedule(schedule)
     check_noise(noise)

@@ -26,12 +26,12 @@ import json
 import math
 import os
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from rivervalley._atomic import write_atomic
 from rivervalley._laws_advice import BASELINE_DECAY
 
 #: params.json format version.
@@ -131,40 +131,19 @@ def _out_path(path: str, what: str, suffix: str | None = None) -> Path:
     return p
 
 
-def _atomic(path: Path, write) -> None:
-    """``write(tmp_path)`` then ``os.replace(tmp, path)``: readers never see a partial file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)                  # mkstemp's 0600 -> what open() would give
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _write_json(path: Path, obj) -> None:
-    _atomic(path, lambda t: t.write_text(json.dumps(obj, indent=1, allow_nan=True) + "\n"))
+    write_atomic(path, (json.dumps(obj, indent=1, allow_nan=True) + "\n").encode())
 
 
 def _write_csv(path: Path, header: str, cols) -> None:
-    def w(t: Path):
-        with open(t, "w") as fh:
-            fh.write(header + "\n")
-            for row in zip(*cols):
-                fh.write(",".join(repr(int(x)) if isinstance(x, (int, np.integer)) else f"{x:.12g}"
-                                  for x in row) + "\n")
-    _atomic(path, w)
+    lines = [header] + [",".join(repr(int(x)) if isinstance(x, (int, np.integer)) else f"{x:.12g}"
+                                 for x in row) for row in zip(*cols)]
+    write_atomic(path, ("\n".join(lines) + "\n").encode())
 
 
 def _save_fig(fig, path: Path) -> None:
-    _atomic(path, lambda t: fig.savefig(t, format="png", dpi=_PLOT_DPI, metadata={"Software": None}))
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=_PLOT_DPI,
+                                             metadata={"Software": None}))
 
 
 def read_params(path: str) -> dict:

@@ -46,7 +46,6 @@ import io
 import json
 import os
 import platform
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -54,6 +53,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from rivervalley._atomic import write_atomic
 from rivervalley._pytree import build
 
 __all__ = ["save", "load", "load_meta", "to_csv", "FORMAT_VERSION"]
@@ -154,21 +154,6 @@ def _decode(spec: dict, arrays: Any) -> Any:
     raise ValueError(f"unknown node type {t!r} in the saved structure")
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _check_path(path: Any, suffix: str) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"path={path!r} must be a file path (str or os.PathLike)")
@@ -194,7 +179,8 @@ def save(result: Any, path: str | os.PathLike, *, config: dict | None = None) ->
         raise ValueError(f"config must be JSON-serializable ({err})") from None
     buf = io.BytesIO()
     np.savez(buf, **enc.arrays, **{_META: np.frombuffer(json.dumps(meta).encode(), np.uint8)})
-    _atomic_write_bytes(p, buf.getvalue())
+    p.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(p, buf.getvalue())
 
 
 def _read(path: Any) -> tuple[dict, Any]:
@@ -276,5 +262,6 @@ def to_csv(result: Any, path: str | os.PathLike) -> int:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     w.writerows(rows)
-    _atomic_write_bytes(p, buf.getvalue().encode())
+    p.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(p, buf.getvalue().encode())
     return len(rows)

@@ -191,7 +191,7 @@ def docstring_of(modname: str, name: str) -> str:
 def attribute_doc(modname: str, name: str) -> str:
     """The ``#:`` comment (or string after the assignment) of module data ``modname.name``: in
     the module itself, else in the private module it was imported from (``rivervalley.laws``
-    re-exports the laws of ``rivervalley._laws_forms``)."""
+    re-exports the laws of ``rivervalley._laws_registry``)."""
     import sys
 
     own = _attribute_docs(modname).get(name, "")
