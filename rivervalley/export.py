@@ -61,40 +61,33 @@ LEVANTER_SHAPES = {"linear": "linear", "cosine": "cosine", "inverse": "inv"}
 # --------------------------------------------------------------------------------------------
 
 class TorchLambda:
-    """``epoch -> lr / peak_value`` for ``torch.optim.lr_scheduler.LambdaLR``.
+    """``epoch -> lr / peak_value`` for ``torch.optim.lr_scheduler.LambdaLR``. Built by
+    :func:`to_torch_lambda` (calling the class raises ``TypeError``).
 
     A module-level class (picklable, unlike a closure) holding a host copy of the schedule.
     ``LambdaLR`` calls it with the number of ``scheduler.step()`` calls so far; the factor is the
     schedule's closed form in int64 / float64 (negative epochs are step 0, as everywhere).
 
     >>> import pickle
-    >>> f = TorchLambda(schedules.cosine(0.5, 100))
+    >>> f = to_torch_lambda(schedules.cosine(0.5, 100))
     >>> round(f(0), 4), round(f(50), 4), round(f(100), 4)
     (1.0, 0.5, 0.0)
     >>> pickle.loads(pickle.dumps(f))(50) == f(50)
     True
     """
 
-    def __init__(self, schedule: Any, peak_value: float | None = None):
-        if not isinstance(schedule, schedules._Base):
-            raise ValueError(f"schedule={fmt(schedule)} is not a rivervalley schedule; "
-                             "build one with rivervalley.schedules")
-        if is_traced(schedule):
-            raise ValueError("schedule must be concrete (not traced) for a torch LambdaLR")
-        self.schedule = jax.tree.map(np.asarray, schedule)
-        if peak_value is None:
-            peak_value = _default_peak(self.schedule)
-        check_real("peak_value", peak_value, lo=0, lo_open=True,
-                   what="the optimizer's lr, which the factor multiplies")
-        if np.ndim(peak_value):
-            raise ValueError(f"peak_value={fmt(peak_value)} must be one number")
-        self.peak_value = float(peak_value)
+    schedule: Any
+    peak_value: float
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("TorchLambda is built by rivervalley.export.to_torch_lambda(...), which "
+                        "checks its arguments; TorchLambda is a type only")
 
     def __call__(self, epoch: int) -> float:
         return float(self.schedule._numpy_lr(epoch)) / self.peak_value
 
     def __repr__(self) -> str:
-        return f"TorchLambda({self.schedule!r}, peak_value={self.peak_value!r})"
+        return f"to_torch_lambda({self.schedule!r}, peak_value={self.peak_value!r})"
 
 
 def _default_peak(schedule: Any) -> float:
@@ -119,7 +112,21 @@ def to_torch_lambda(schedule: Any, peak_value: float | None = None) -> TorchLamb
     >>> f(0), f(75)
     (1.0, 0.5)
     """
-    return TorchLambda(schedule, peak_value)
+    if not isinstance(schedule, schedules._Base):
+        raise ValueError(f"schedule={fmt(schedule)} is not a rivervalley schedule; "
+                         "build one with rivervalley.schedules")
+    if is_traced(schedule):
+        raise ValueError("schedule must be concrete (not traced) for a torch LambdaLR")
+    host = jax.tree.map(np.asarray, schedule)
+    if peak_value is None:
+        peak_value = _default_peak(host)
+    check_real("peak_value", peak_value, lo=0, lo_open=True,
+               what="the optimizer's lr, which the factor multiplies")
+    if np.ndim(peak_value):
+        raise ValueError(f"peak_value={fmt(peak_value)} must be one number")
+    f = object.__new__(TorchLambda)
+    f.schedule, f.peak_value = host, float(peak_value)
+    return f
 
 
 # --------------------------------------------------------------------------------------------

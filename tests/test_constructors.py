@@ -76,6 +76,16 @@ def test_unflattening_rebuilds_without_checks(obj, monkeypatch):
     assert checks == []  # __post_init__ never ran
 
 
+def test_the_torch_adapter_has_one_constructor():
+    f = rv.export.to_torch_lambda(schedules.wsd(0.5, 100, decay=0.5))
+    assert isinstance(f, rv.export.TorchLambda) and f(75) == pytest.approx(0.5)
+    with pytest.raises(TypeError, match=r"TorchLambda is built by "
+                                        r"rivervalley\.export\.to_torch_lambda"):
+        rv.export.TorchLambda(schedules.wsd(0.5, 100))
+    with pytest.raises(ValueError, match=r"peak_value=-1\.0 is outside the valid range"):
+        rv.export.to_torch_lambda(schedules.wsd(0.5, 100), peak_value=-1.0)
+
+
 # -- bad values raise at construction: one table per concept ---------------------------------------
 @pytest.mark.parametrize("build, match", [
     (lambda: schedules.constant(-1.0), r"peak_value=-1\.0 is outside the valid range"),
