@@ -167,23 +167,60 @@ def _figures(args: argparse.Namespace) -> int:
 
 # -- explore ---------------------------------------------------------------------------------------
 
-#: Fewest steps of an explorer run (as :class:`rivervalley.explorer.Explorer` requires).
-MIN_EXPLORE_STEPS = 10
+def _control_value(name: str) -> Callable[[str], object]:
+    """The argparse type of the control ``name``: its value, checked as the window checks it
+    (a bad one is argparse's one-line error, naming the flag and the control's range)."""
+    from rivervalley import explorer
+
+    spec = explorer.SLIDERS.get(name)
+
+    def parse(text: str):
+        try:
+            value = text if spec is None else int(text) if spec.step else float(text)
+        except ValueError:
+            kind = "an integer" if spec.step else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind} (the {name} slider takes "
+                                             f"{kind} in [{spec.lo:g}, {spec.hi:g}])") from None
+        try:
+            return explorer.check_setting(name, value)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    return parse
 
 
 def _explore_arguments(e: argparse.ArgumentParser) -> None:
+    from rivervalley import explorer
+
     e.add_argument("--snapshot", default=None, metavar="FILE.png",
                    help="write a PNG of the explorer to FILE.png instead of opening a window")
-    e.add_argument("--num-steps", type=int, default=4000, help="steps per run (default 4000)")
+    e.add_argument("--num-steps", type=int, default=explorer.DEFAULT_STEPS,
+                   help=f"steps per run (default {explorer.DEFAULT_STEPS}, at least "
+                        f"{explorer.MIN_STEPS})")
+    defaults = explorer.Settings()
+    # every control of the window, under its own name and with its own range
+    for name, spec in explorer.SLIDERS.items():
+        kind = "an integer" if spec.step else "a number"
+        e.add_argument(f"--{name.replace('_', '-')}", type=_control_value(name), default=None,
+                       metavar="N" if spec.step else "X",
+                       help=f"slider {name}: {kind} in [{spec.lo:g}, {spec.hi:g}] (default "
+                            f"{getattr(defaults, name):g})")
+    for name, radio in explorer.RADIOS.items():
+        e.add_argument(f"--{name.replace('_', '-')}", type=_control_value(name), default=None,
+                       metavar="NAME", help=f"{radio.title}: one of {', '.join(radio.options)} "
+                                            f"(default {getattr(defaults, name)})")
 
 
 def _explore(args: argparse.Namespace) -> int:
-    if args.num_steps < MIN_EXPLORE_STEPS:
-        raise UsageError(f"--num-steps {args.num_steps} is too small: at least {MIN_EXPLORE_STEPS}")
-    snapshot = None if args.snapshot is None else png_path(args.snapshot, "--snapshot")
     from rivervalley import explorer
 
-    return explorer.main(snapshot=snapshot, num_steps=args.num_steps)
+    if args.num_steps < explorer.MIN_STEPS:
+        raise UsageError(f"--num-steps {args.num_steps} is too small: at least {explorer.MIN_STEPS}")
+    snapshot = None if args.snapshot is None else png_path(args.snapshot, "--snapshot")
+    values = {name: getattr(args, name) for name in (*explorer.SLIDERS, *explorer.RADIOS)
+              if getattr(args, name) is not None}
+    return explorer.main(snapshot=snapshot, num_steps=args.num_steps,
+                         settings=explorer.Settings(**values))
 
 
 # -- the entry point -------------------------------------------------------------------------------
