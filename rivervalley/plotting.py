@@ -32,6 +32,13 @@ colors: tuple[str, ...] = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00"
 #: Colours of the loss parts, shared by every figure.
 PART_COLORS = {"loss": "#000000", "river": "#0072B2", "hill": "#D55E00", "theory": "#000000"}
 
+#: How every figure draws the multi-checkpoint plans of :mod:`rivervalley.plans`, keyed by
+#: ``Plan.kind``: colour, marker and legend label.
+PLAN_COLORS = {"wsd_s": colors[0], "wsd": colors[1], "cyclic_cosine": colors[2], "cosine": "0.45"}
+PLAN_MARKERS = {"wsd_s": "D", "wsd": "o", "cyclic_cosine": "^", "cosine": "s"}
+PLAN_LABELS = {"wsd_s": "WSD-S", "wsd": "WSD (branches)", "cyclic_cosine": "cyclic cosine",
+               "cosine": "cosine per budget"}
+
 _LR_CMAP = "viridis"
 
 
@@ -394,6 +401,45 @@ def plot_sweep(ax, result: Any, *, batch: int | Any = None, labels=None, parts: 
     return lines
 
 
-__all__ = ["STYLE", "colors", "PART_COLORS", "lr_cmap", "lr_norm", "lr_color", "lr_colorbar",
-           "plot_schedule", "plot_loss", "loss_grid", "plot_contour", "plot_trajectory",
-           "plot_surface", "plot_heatmap", "mean_sem", "plot_sweep"]
+def compute_axis(ax, compute, *, label: str = "compute spent (steps)") -> list[int]:
+    """A log-scaled x axis of compute with one labelled tick at each value of ``compute`` (the
+    steps spent to reach each checkpoint of multi-budget plans), and no minor-tick labels.
+
+    Args:
+        ax: the axes.
+        compute: the compute values (steps, any shape; each distinct value is one tick).
+        label: the axis label.
+
+    Returns:
+        The tick positions, sorted.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> fig, ax = plt.subplots()
+        >>> compute_axis(ax, [[1000, 2200], [2200, 4600]]), ax.get_xscale()
+        ([1000, 2200, 4600], 'log')
+        >>> plt.close(fig)
+    """
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter
+
+    values = np.asarray(compute, dtype=float).ravel()
+    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(f"compute={values.tolist()} must hold finite steps > 0 (a log axis)")
+    ticks = sorted({int(v) for v in values})
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FixedFormatter([f"{t:,}" for t in ticks]))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.tick_params(axis="x", labelrotation=35, labelsize=7.5)
+    for text in ax.get_xticklabels():
+        text.set_horizontalalignment("right")
+    ax.set_xlabel(label)
+    return ticks
+
+
+__all__ = ["STYLE", "colors", "PART_COLORS", "PLAN_COLORS", "PLAN_MARKERS", "PLAN_LABELS",
+           "lr_cmap", "lr_norm", "lr_color", "lr_colorbar", "plot_schedule", "plot_loss",
+           "loss_grid", "plot_contour", "plot_trajectory", "plot_surface", "plot_heatmap",
+           "mean_sem", "plot_sweep", "compute_axis"]

@@ -155,3 +155,25 @@ def test_plot_sweep_draws_mean_and_band_per_config(rc_guard):
     with pytest.raises(ValueError, match="labels"):
         P.plot_sweep(ax, res, labels=["one"])
     plt.close(fig)
+
+
+def test_compute_axis_ticks_each_compute_once_on_a_log_scale(rc_guard):
+    fig, ax = plt.subplots()
+    ax.plot([1000, 4600], [1.0, 0.5])
+    assert P.compute_axis(ax, [[1000, 2200], [2200, 4600]]) == [1000, 2200, 4600]
+    fig.canvas.draw()
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "compute spent (steps)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1,000", "2,200", "4,600"]
+    assert not any(t.get_text() for t in ax.get_xticklabels(minor=True))
+    for bad in ([], [0, 100], [100, float("nan")]):
+        with pytest.raises(ValueError, match="must hold finite steps > 0"):
+            P.compute_axis(ax, bad)
+    plt.close(fig)
+
+
+def test_plan_styles_cover_every_plan_kind_distinctly():
+    kinds = {rv.plans.cosine_per_budget(1.0, [10, 20]).kind, rv.plans.wsd(1.0, [10, 20]).kind,
+             rv.plans.wsd_s(1.0, [10, 22], budgets=[10, 20]).kind,
+             rv.plans.cyclic_cosine(1.0, [10, 20]).kind}
+    for style in (P.PLAN_COLORS, P.PLAN_MARKERS, P.PLAN_LABELS):
+        assert set(style) == kinds and len(set(style.values())) == len(kinds)

@@ -9,6 +9,7 @@ import numpy as np
 
 from rivervalley.figures._common import table_bigram
 from rivervalley.figures.registry import register
+from rivervalley.plotting import PLAN_COLORS, PLAN_LABELS, PLAN_MARKERS
 
 CAPTION = (
     "Bigram LM: one checkpoint per budget, at matched compute.\n"
@@ -21,9 +22,7 @@ CAPTION = (
     "(measured: excess 0.0194 / 0.0127 vs WSD 0.0231 / 0.0172 at compute 880 / 1840)."
 )
 
-_PLANS = ("wsd_s", "wsd", "cyclic_cosine", "cosine")
-_LABELS = {"wsd_s": "WSD-S", "wsd": "WSD (branches)", "cyclic_cosine": "cyclic cosine",
-           "cosine": "cosine per budget"}
+_PLANS = ("wsd_s", "wsd", "cyclic_cosine", "cosine")  # rivervalley.plans' Plan.kind
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ def table(data: dict, config: Config) -> str:
              f"{'hill':>9}"]
     for p in _PLANS:
         for k, T in enumerate(config.budgets):
-            lines.append(f"{_LABELS[p]:<18}{int(T):>7}{int(data[p + '_step'][k]):>7}"
+            lines.append(f"{PLAN_LABELS[p]:<18}{int(T):>7}{int(data[p + '_step'][k]):>7}"
                          f"{int(data[p + '_compute'][k]):>9}{data[p + '_excess'][k]:>10.5f}"
                          f"{data[p + '_river'][k]:>9.5f}{data[p + '_hill_excess'][k]:>9.5f}")
     return "\n".join(lines)
@@ -87,30 +86,25 @@ def table(data: dict, config: Config) -> str:
 
 def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter
+
+    from rivervalley.plotting import compute_axis
 
     fig, axes = plt.subplots(1, 2, figsize=(7.0, 3.1))
-    colors = {"wsd_s": "C1", "wsd": "C0", "cyclic_cosine": "C2", "cosine": "0.5"}
-    marks = {"wsd_s": "o", "wsd": "s", "cyclic_cosine": "^", "cosine": "D"}
     for ax, key, title in ((axes[0], "_excess", "total excess loss"),
                            (axes[1], "_river", "river part (deterministic tokens)")):
         for p in _PLANS:
             ax.errorbar(data[p + "_compute"], data[p + key],
                         yerr=data[p + "_sem"] if key == "_excess" else None,
-                        marker=marks[p], color=colors[p], label=_LABELS[p], ms=5, capsize=2,
+                        marker=PLAN_MARKERS[p], color=PLAN_COLORS[p], label=PLAN_LABELS[p],
+                        ms=5, capsize=2,
                         ls="--" if p == "cosine" else "-")
-        ax.set_xscale("log")
         ax.set_yscale("log")
-        ticks = sorted({int(v) for p in _PLANS for v in data[p + "_compute"]})
-        ax.xaxis.set_major_locator(FixedLocator(ticks))
-        ax.xaxis.set_major_formatter(FixedFormatter([str(t) for t in ticks]))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.tick_params(axis="x", labelsize=7.5, labelrotation=45)
-        ax.set_xlabel("compute spent (steps)")
+        compute_axis(ax, [data[p + "_compute"] for p in _PLANS])
         ax.set_title(title)
     for k, T in enumerate(config.budgets):
         axes[0].annotate(f"T={int(T)}", (data["wsd_s_compute"][k], data["wsd_s_excess"][k]),
-                         textcoords="offset points", xytext=(4, 6), fontsize=7.5, color="C1")
+                         textcoords="offset points", xytext=(4, 6), fontsize=7.5,
+                         color=PLAN_COLORS["wsd_s"])
     axes[0].set_ylabel("excess loss over entropy (nats)")
     axes[1].set_ylabel("river loss (nats)")
     axes[1].legend(loc="lower left", fontsize=7.5)

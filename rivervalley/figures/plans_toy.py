@@ -35,9 +35,7 @@ FULL = Config()
 FAST = Config(seeds=128, verify_plan=False)  # 64 seeds: paired t ~ 3.7 expected, too close to 2
 
 
-_KINDS = ("cosine", "wsd", "wsd_s", "cyclic")
-_LABELS = {"cosine": "cosine per budget", "wsd": "WSD (branches)", "wsd_s": "WSD-S",
-           "cyclic": "cyclic cosine"}
+_KINDS = ("cosine", "wsd", "wsd_s", "cyclic_cosine")  # rivervalley.plans' Plan.kind
 
 
 def _plans(c: Config) -> dict:
@@ -49,7 +47,7 @@ def _plans(c: Config) -> dict:
         "cosine": pl.cosine_per_budget(c.peak_value, b),
         "wsd": pl.wsd(c.peak_value, b, decay=c.decay),
         "wsd_s": pl.wsd_s(c.peak_value, ends, budgets=b, decay=c.decay),
-        "cyclic": pl.cyclic_cosine(c.peak_value, ends, budgets=b),
+        "cyclic_cosine": pl.cyclic_cosine(c.peak_value, ends, budgets=b),
     }
 
 
@@ -84,7 +82,7 @@ def compute(config: Config, key: jax.Array) -> dict:
         out[f"{kind}_per_seed"] = per_seed
         out[f"{kind}_compute"] = np.asarray([ck.compute for ck in p.checkpoints])
         out[f"{kind}_step"] = np.asarray([ck.step for ck in p.checkpoints])
-        if kind in ("wsd_s", "cyclic"):
+        if kind in ("wsd_s", "cyclic_cosine"):
             out[f"{kind}_lr"] = as_array(p.branches[0].schedule, n + 1)
         if c.verify_plan and kind != "cosine":
             pr = run_plan(p, valley, valley.init_params(), seeds=c.seeds, key=key, noise=nz)
@@ -96,18 +94,15 @@ def compute(config: Config, key: jax.Array) -> dict:
 def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
 
-    from rivervalley.plotting import colors
-
-    col = {"cosine": "0.45", "wsd": colors[1], "wsd_s": colors[0], "cyclic": colors[2]}
-    mk = {"cosine": "s", "wsd": "o", "wsd_s": "D", "cyclic": "^"}
+    from rivervalley.plotting import PLAN_COLORS, PLAN_LABELS, PLAN_MARKERS, compute_axis
     fig, (ax_lr, ax) = plt.subplots(1, 2, figsize=(7.2, 3.3),
                                     gridspec_kw=dict(width_ratios=(1.15, 1)))
     t = data["lr_steps"]
     for i, lr in enumerate(data["wsd_lr"]):
-        ax_lr.plot(t, lr, color=col["wsd"], ls="-" if i == 0 else "--", lw=1.2,
-                   label=_LABELS["wsd"] if i == 0 else None)
-    ax_lr.plot(t, data["wsd_s_lr"], color=col["wsd_s"], lw=1.2, label=_LABELS["wsd_s"])
-    ax_lr.plot(t, data["cyclic_lr"], color=col["cyclic"], lw=1.0, label=_LABELS["cyclic"])
+        ax_lr.plot(t, lr, color=PLAN_COLORS["wsd"], ls="-" if i == 0 else "--", lw=1.2,
+                   label=PLAN_LABELS["wsd"] if i == 0 else None)
+    for kind in ("wsd_s", "cyclic_cosine"):
+        ax_lr.plot(t, data[f"{kind}_lr"], color=PLAN_COLORS[kind], lw=1.2, label=PLAN_LABELS[kind])
     ax_lr.set_xlabel("step")
     ax_lr.set_ylabel("learning rate")
     ax_lr.set_ylim(0, 1.5 * config.peak_value)
@@ -115,15 +110,10 @@ def plot(data: dict, config: Config):
     ax_lr.set_title("schedules (dashed: WSD's discarded branches)", fontsize=9)
     for kind in _KINDS:
         ax.errorbar(data[f"{kind}_compute"], data[f"{kind}_loss"], yerr=data[f"{kind}_sem"],
-                    color=col[kind], marker=mk[kind], ms=4.5, lw=1.2, capsize=2,
-                    label=_LABELS[kind])
-    ax.set_xscale("log")
+                    color=PLAN_COLORS[kind], marker=PLAN_MARKERS[kind], ms=4.5, lw=1.2, capsize=2,
+                    label=PLAN_LABELS[kind])
     ax.set_yscale("log")
-    ticks = sorted({int(x) for k in _KINDS for x in data[f"{k}_compute"]})
-    ax.set_xticks(ticks)
-    ax.set_xticklabels([f"{x:,}" for x in ticks], rotation=35, ha="right", fontsize=8)
-    ax.xaxis.set_minor_formatter(plt.NullFormatter())
-    ax.set_xlabel("compute spent (steps)")
+    compute_axis(ax, [data[f"{k}_compute"] for k in _KINDS])
     ax.set_ylabel("checkpoint loss (seed mean)")
     ax.set_title(f"loss at budgets {' / '.join(str(b) for b in config.budgets)}", fontsize=9)
     ax.legend(loc="lower left", fontsize=7.5)
@@ -133,8 +123,8 @@ def plot(data: dict, config: Config):
 def check(data: dict, config: Config) -> None:
     # WSD-S spends exactly WSD's compute at each checkpoint
     np.testing.assert_array_equal(data["wsd_s_compute"], data["wsd_compute"])
-    np.testing.assert_array_equal(data["cyclic_compute"], data["wsd_compute"])
-    ws, w, cy = data["wsd_s_loss"], data["wsd_loss"], data["cyclic_loss"]
+    np.testing.assert_array_equal(data["cyclic_cosine_compute"], data["wsd_compute"])
+    ws, w, cy = data["wsd_s_loss"], data["wsd_loss"], data["cyclic_cosine_loss"]
     # the first checkpoint is the same run for WSD and WSD-S: equal up to the float32 rounding
     # that two lanes of one program may do differently on another CPU (one rounding per step
     # adding up like a random walk over T1 steps: 8 sqrt(T1) eps32)
@@ -147,7 +137,7 @@ def check(data: dict, config: Config) -> None:
         diff = data["wsd_per_seed"][k] - data["wsd_s_per_seed"][k]
         assert diff.mean() > 2 * diff.std(ddof=1) / np.sqrt(diff.size), (k, diff.mean())
     # the plan machinery (forks from saved states) gives the same checkpoint losses
-    for kind in ("wsd", "wsd_s", "cyclic"):
+    for kind in ("wsd", "wsd_s", "cyclic_cosine"):
         if f"{kind}_plan_loss" in data:
             # two separately compiled float32 programs over up to T steps: 8 sqrt(T) eps32
             # = 6e-5 at T = 4000

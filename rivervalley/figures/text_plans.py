@@ -50,7 +50,8 @@ def compute(config: Config, key: jax.Array) -> dict:
         "cyclic cosine": plans.cyclic_cosine(peak, ends, budgets=list(c.budgets),
                                              warmup_steps=w),
     }
-    out = {"names": np.asarray(list(the_plans))}
+    out = {"names": np.asarray(list(the_plans)),
+           "kinds": np.asarray([plan.kind for plan in the_plans.values()])}
     for i, plan in enumerate(the_plans.values()):
         res = run_plan(plan, prob, params, seeds=c.seeds, key=k_run,
                        optimizer=text.optimizer(cfg), record_every=c.record_every)
@@ -63,15 +64,13 @@ def compute(config: Config, key: jax.Array) -> dict:
 def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
 
-    from rivervalley.plotting import colors, mean_sem
+    from rivervalley.plotting import PLAN_COLORS, PLAN_LABELS, PLAN_MARKERS, mean_sem
 
-    names = [str(n) for n in data["names"]]
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
-    markers = ["o", "s", "^"]
-    for i, name in enumerate(names):
+    for i, kind in enumerate(str(k) for k in data["kinds"]):
         m, e = mean_sem(data[f"plan{i}_loss"], axis=1)
-        ax.errorbar(data[f"plan{i}_compute"], m, e, color=colors[i], marker=markers[i], ms=5,
-                    lw=1.3, capsize=3, label=name)
+        ax.errorbar(data[f"plan{i}_compute"], m, e, color=PLAN_COLORS[kind],
+                    marker=PLAN_MARKERS[kind], ms=5, lw=1.3, capsize=3, label=PLAN_LABELS[kind])
     ax.set_xlabel("compute (steps spent, discarded branches included)")
     ax.set_ylabel("checkpoint validation loss (nats/char)")
     ax.legend(fontsize=8)
