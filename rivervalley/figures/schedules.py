@@ -76,10 +76,11 @@ _TITLES = {
 def plot(data: dict, config: Config):
     import matplotlib.pyplot as plt
 
+    from rivervalley.plotting import colors
+
     steps = data["steps"]
     budgets = config.budgets
     fig, axes = plt.subplots(4, 1, figsize=(6.4, 7.2), sharex=True)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, tag in zip(axes, ("cosine", "wsd", "wsd_s", "cyclic"), strict=True):
         lrs = data[f"{tag}_lr"]
         names = data[f"{tag}_branch_names"]
