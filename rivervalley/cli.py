@@ -215,7 +215,8 @@ def _explore(args: argparse.Namespace) -> int:
     from rivervalley import explorer
 
     if args.num_steps < explorer.MIN_STEPS:
-        raise UsageError(f"--num-steps {args.num_steps} is too small: at least {explorer.MIN_STEPS}")
+        raise UsageError(f"--num-steps {args.num_steps} is too small: at least "
+                         f"{explorer.MIN_STEPS}")
     snapshot = None if args.snapshot is None else png_path(args.snapshot, "--snapshot")
     values = {name: getattr(args, name) for name in (*explorer.SLIDERS, *explorer.RADIOS)
               if getattr(args, name) is not None}

@@ -268,7 +268,8 @@ def test_divergence_is_shown_not_raised(fresh):
 
 
 BAD_SETTINGS = [("peak_value", 0.5, r"\[0.002, 0.15\]"), ("peak_value", True, "bool"),
-                ("warmup_fraction", -0.01, r"\[0, 0.1\]"), ("decay_fraction", 0.6, r"\[0.02, 0.5\]"),
+                ("warmup_fraction", -0.01, r"\[0, 0.1\]"),
+                ("decay_fraction", 0.6, r"\[0.02, 0.5\]"),
                 ("sigma", float("nan"), "finite"), ("sharpness", 1.0, r"\[2, 100\]"),
                 ("meander", 2.0, r"\[0, 1\]"), ("seed", 2.5, r"\[0, 20\]"), ("seed", 21, "20"),
                 ("family", "linear", "known families"), ("decay_shape", "wsd", "known shapes")]

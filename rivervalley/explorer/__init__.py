@@ -63,8 +63,8 @@ from rivervalley.explorer._settings import (
 )
 from rivervalley.explorer._window import Explorer, display_problem, explore, main
 
-__all__ = ["FAMILIES", "CYCLE_ENDS", "WAVENUMBER", "MIN_STEPS", "DEFAULT_STEPS", "SLIDERS", "RADIOS",
-           "SLIDER_GROUPS", "SliderSpec", "RadioSpec", "Settings", "check_setting", "Selected",
-           "build_schedule", "build_problem", "compute", "view_of", "MAX_RECORDS", "TRACE_COUNT",
-           "SMOOTH", "polyline_chunks", "running_mean", "Explorer", "explore", "main",
-           "display_problem"]
+__all__ = ["FAMILIES", "CYCLE_ENDS", "WAVENUMBER", "MIN_STEPS", "DEFAULT_STEPS", "SLIDERS",
+           "RADIOS", "SLIDER_GROUPS", "SliderSpec", "RadioSpec", "Settings", "check_setting",
+           "Selected", "build_schedule", "build_problem", "compute", "view_of", "MAX_RECORDS",
+           "TRACE_COUNT", "SMOOTH", "polyline_chunks", "running_mean", "Explorer", "explore",
+           "main", "display_problem"]

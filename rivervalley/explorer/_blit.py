@@ -23,8 +23,10 @@ canvas that cannot blit); the caller then asks for a full draw.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from matplotlib.transforms import Bbox
+if TYPE_CHECKING:
+    from matplotlib.transforms import Bbox
 
 
 class Blitter:
@@ -39,6 +41,8 @@ class Blitter:
         self._regions: dict[str, tuple[Callable[[], Bbox], list, list]] = {}
         self._saved: dict | None = None
         self._pasted: dict = {}
+        #: Whether the canvas can blit; if not, nothing is animated and every draw is full.
+        self.enabled = bool(fig.canvas.supports_blit)
         fig.canvas.mpl_connect("draw_event", self._on_draw)
 
     def add(self, key: str, bbox: Callable[[], Bbox], artists: Sequence,
@@ -49,19 +53,19 @@ class Blitter:
         if key in self._regions:
             raise ValueError(f"region {key!r} is already added")
         for a in artists:
-            a.set_animated(True)
+            a.set_animated(self.enabled)
         self._regions[key] = (bbox, sorted(artists, key=lambda a: a.get_zorder()),
                               list(overlays))
         self._saved = None
 
-    @property
-    def ready(self) -> bool:
-        """Whether saved pixels exist (else :meth:`blit` draws nothing)."""
-        return self._saved is not None
+    def invalidate(self) -> None:
+        """Forget the saved pixels (something else changed): blit draws nothing until the next
+        full draw."""
+        self._saved = None
 
     def _on_draw(self, event) -> None:
         canvas = self.fig.canvas
-        if canvas.is_saving() or not canvas.supports_blit:
+        if canvas.is_saving() or not self.enabled:
             # savefig drew at its own resolution (and with the animated artists): nothing to keep
             self._saved = None
             return

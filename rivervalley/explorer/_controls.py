@@ -9,8 +9,7 @@ panels (one blit); a radio click leads to a full draw of the window, which shows
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from matplotlib.transforms import Bbox
+from typing import TYPE_CHECKING
 
 from rivervalley.explorer._layout import (
     FOOTNOTE_XY,
@@ -28,6 +27,9 @@ from rivervalley.explorer._settings import (
     Settings,
     check_setting,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.transforms import Bbox
 
 #: Font sizes of the slider labels, the radio options, the group titles and the footnote.
 LABEL_SIZE, OPTION_SIZE, TITLE_SIZE, FOOTNOTE_SIZE = 10, 9, 10, 8
@@ -55,6 +57,7 @@ class Controls:
 
     def __init__(self, fig, settings: Settings, on_slide: Callable[[str], None],
                  on_choose: Callable[[], None]):
+        from matplotlib.transforms import Bbox
         from matplotlib.widgets import RadioButtons, Slider
 
         self.sliders: dict[str, Slider] = {}

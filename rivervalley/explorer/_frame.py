@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rivervalley import dynamics, landscapes, theory
+from rivervalley._validate import fmt
 from rivervalley.explorer._settings import Settings, build_problem, build_schedule
 
 #: Records per curve at most (the simulation still runs every step): ~3 per pixel column of the
@@ -42,8 +43,11 @@ MIN_U_SPAN = 1.0
 HILL_WIDTHS = 3.0
 #: ... times V_MARGIN beyond the river's course and the run, ...
 V_MARGIN = 1.2
-#: ... and at most this far (a diverging run's offset grows without bound).
+#: ... for the part of the run within this offset (a diverging run's grows without bound).
 MAX_HILL_OFFSET = 50.0
+
+#: The view of a first run, before its own is known (u_lo, u_hi, v_lo, v_hi).
+DEFAULT_VIEW = (0.0, 1.0, -1.0, 1.0)
 
 #: Counts traces of the explorer's compiled program (a test asserts that moving controls does not
 #: add any).
@@ -91,13 +95,14 @@ def stride_of(num_steps: int) -> int:
     return max(1, math.ceil(num_steps / MAX_RECORDS))
 
 
-def compute(settings: Settings, num_steps: int, view) -> dict[str, np.ndarray]:
+def compute(settings: Settings, num_steps: int, view=None) -> dict[str, np.ndarray]:
     """Run the simulation, the theory and the loss grid over ``view`` for ``settings``.
 
     Args:
         settings: the controls.
         num_steps: T, the steps of the run (static: one compiled program per value).
-        view: (u_lo, u_hi, v_lo, v_hi), the valley panel's limits.
+        view: (u_lo, u_hi, v_lo, v_hi), the valley panel's limits; None: the view that fits the
+            run (:func:`view_of`; the program runs twice).
 
     Returns:
         NumPy arrays by name: the records (``steps``, ``lr``, ``loss``, ``river_loss``,
@@ -114,10 +119,17 @@ def compute(settings: Settings, num_steps: int, view) -> dict[str, np.ndarray]:
     """
     sched = build_schedule(settings, num_steps)
     valley, noise = build_problem(settings)
-    view = np.asarray(view, np.float32)
-    if view.shape != (4,) or not np.all(np.isfinite(view)):
-        raise ValueError(f"view={view.tolist()} must be 4 finite numbers (u_lo, u_hi, v_lo, v_hi)")
-    out = _compiled(valley, sched, noise, np.asarray(settings.seed, np.uint32), view,
+    if view is None:
+        view = view_of(compute(settings, num_steps, DEFAULT_VIEW), settings)
+    try:
+        box = np.asarray(view, np.float32)
+        ok = box.shape == (4,) and np.all(np.isfinite(box)) and box[0] < box[1] and box[2] < box[3]
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"view={fmt(view)} must be 4 finite numbers (u_lo, u_hi, v_lo, v_hi) "
+                         "with u_lo < u_hi and v_lo < v_hi")
+    out = _compiled(valley, sched, noise, np.asarray(settings.seed, np.uint32), box,
                     num_steps=int(num_steps), stride=stride_of(num_steps))
     out = {k: np.asarray(v) for k, v in jax.device_get(out).items()}
     out["stability_limit"] = np.asarray(landscapes.stability_limit(valley))
@@ -125,24 +137,25 @@ def compute(settings: Settings, num_steps: int, view) -> dict[str, np.ndarray]:
 
 
 def view_of(data: dict[str, np.ndarray], settings: Settings) -> tuple[float, float, float, float]:
-    """The valley view (u_lo, u_hi, v_lo, v_hi) that shows the finite part of a computed run:
-    its extent along u with :data:`U_MARGIN`, and across the river its widest hill offset (at
-    least ``HILL_WIDTHS / sqrt(lambda)``, at most :data:`MAX_HILL_OFFSET`) times
-    :data:`V_MARGIN` beyond the run and the river's course (within +-A, the meander).
+    """The valley view (u_lo, u_hi, v_lo, v_hi) that shows a computed run while it stays in the
+    valley (finite, within :data:`MAX_HILL_OFFSET` of the river: a diverging run leaves it): its
+    extent along u with :data:`U_MARGIN`, and across the river its widest hill offset (at least
+    ``HILL_WIDTHS / sqrt(lambda)``) times :data:`V_MARGIN` beyond the run and the river's course
+    (within +-A, the meander).
 
     >>> d = dict(params=np.array([[0.0, 0.0], [10.0, 0.5]]), course_v=np.zeros(2))
     >>> [round(x, 2) for x in view_of(d, Settings(sharpness=4.0))]
     [-0.8, 10.8, -1.8, 2.3]
     """
-    xs = data["params"]
-    ok = np.all(np.isfinite(xs), axis=1)
-    u, v, c = xs[ok, 0], xs[ok, 1], data["course_v"][ok]
+    xs, c = data["params"], data["course_v"]
+    with np.errstate(invalid="ignore"):
+        ok = np.all(np.isfinite(xs), axis=1) & (np.abs(xs[:, 1] - c) <= MAX_HILL_OFFSET)
+    u, v, c = xs[ok, 0], xs[ok, 1], c[ok]
     if u.size == 0:
         u, v, c = np.zeros(1), np.zeros(1), np.zeros(1)
     span = max(float(u.max() - u.min()), MIN_U_SPAN)
     u_lo, u_hi = float(u.min()) - U_MARGIN * span, float(u.max()) + U_MARGIN * span
-    half = min(max(float(np.max(np.abs(v - c))), HILL_WIDTHS / math.sqrt(settings.sharpness)),
-               MAX_HILL_OFFSET)
+    half = max(float(np.max(np.abs(v - c))), HILL_WIDTHS / math.sqrt(settings.sharpness))
     v_lo = min(-settings.meander, float(v.min())) - V_MARGIN * half
     v_hi = max(settings.meander, float(v.max())) + V_MARGIN * half
     return u_lo, u_hi, v_lo, v_hi

@@ -13,12 +13,15 @@ radio groups.
 
 from __future__ import annotations
 
+#: A rectangle (left, bottom, width, height) in figure fractions.
+Rect = tuple[float, float, float, float]
+
 #: Figure size (inches) and resolution of the window and of a snapshot.
 FIGSIZE = (15.0, 8.6)
 DPI = 100
 
 #: The panels, the status line above them, the colorbar of the valley panel, the radio groups.
-LAYOUT: dict[str, tuple[float, float, float, float]] = {
+LAYOUT: dict[str, Rect] = {
     "valley": (0.06, 0.47, 0.27, 0.44),
     "colorbar": (0.335, 0.47, 0.009, 0.44),
     "loss": (0.45, 0.47, 0.25, 0.44),
@@ -44,7 +47,7 @@ FOOTNOTE_XY = (0.10, 0.035)
 ALERT_XY = (0.5, 0.62)
 
 
-def slider_rects(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[float, float, float, float]]:
+def slider_rects(groups: dict[str, tuple[str, ...]]) -> dict[str, Rect]:
     """The rectangle of every slider: group ``i`` is column ``i``, its sliders top to bottom."""
     if len(groups) > len(SLIDER_COLUMNS):
         raise ValueError(f"{len(groups)} slider groups, but the layout has {len(SLIDER_COLUMNS)} "
@@ -55,7 +58,7 @@ def slider_rects(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[float, f
             for row, name in enumerate(names)}
 
 
-def value_rect(rect: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+def value_rect(rect: Rect) -> Rect:
     """A slider's rectangle widened to the right over its value: what a slider move redraws.
 
     >>> tuple(round(c, 3) for c in value_rect((0.1, 0.3, 0.2, 0.035)))

@@ -43,15 +43,18 @@ LOSS_FLOOR = 1e-12
 THEORY_CAP = inspect.signature(dynamics.run_scan).parameters["divergence_threshold"].default
 #: Loss panel: the top is LOSS_HEADROOM x the largest loss (at most LOSS_MAX); the bottom is
 #: LOSS_FOOTROOM x the LOSS_PERCENTILE-th percentile of the losses (HILL_PERCENTILE-th of the hill
-#: part, which sits lower) and at least LOSS_DECADES decades below the top and LOSS_MIN.
+#: part, which sits lower), at most MAX_LOSS_DECADES and at least MIN_LOSS_DECADES below the top,
+#: and at least LOSS_MIN.
 LOSS_HEADROOM, LOSS_MAX = 2.0, 1e6
 LOSS_FOOTROOM, LOSS_PERCENTILE, HILL_PERCENTILE = 0.5, 1.0, 10.0
-LOSS_DECADES, LOSS_MIN = 4.0, 1e-8
+MAX_LOSS_DECADES, MIN_LOSS_DECADES, LOSS_MIN = 4.0, 1.0, 1e-8
 #: After a divergence the loss panel shows the first DIVERGENCE_ZOOM x (its step) steps, at least
 #: MIN_ZOOM_STEPS.
 DIVERGENCE_ZOOM, MIN_ZOOM_STEPS = 3, 50
 #: The learning-rate panel's top: LR_HEADROOM x max(peak, min(2 / lambda, 2 peak)).
 LR_HEADROOM = 1.15
+#: Font sizes: panel titles and the status line, legends, the colorbar label, the alert.
+TITLE_SIZE, LEGEND_SIZE, LABEL_SIZE, ALERT_SIZE = 11, 8, 9, 12
 #: The image colours span the lighter part of the grey map (the LR colours stay readable on it).
 GREYS_SPAN = (0.0, 0.45)
 
@@ -102,16 +105,33 @@ class Panels:
     """
 
     def __init__(self, fig):
+        self.axes = {name: fig.add_axes(LAYOUT[name]) for name in ("valley", "loss", "lr",
+                                                                     "status")}
+        valley, valley_legend = self._valley(fig, self.axes["valley"])
+        loss, loss_legend = self._loss(self.axes["loss"])
+        lr, lr_legend = self._lr(self.axes["lr"])
+        ax = self.axes["status"]
+        ax.set_axis_off()
+        self.status = ax.text(0.5, 0.5, "", transform=ax.transAxes, ha="center", va="center",
+                              fontsize=TITLE_SIZE)
+        self.lines = {**valley, **loss, **lr}
+        # the legends are opaque overlays (pasted, not redrawn)
+        self.regions = {
+            "valley": (self.axes["valley"], [self.valley_image, *valley.values()],
+                       [valley_legend]),
+            "loss": (self.axes["loss"], [*loss.values(), self.alert], [loss_legend]),
+            "lr": (self.axes["lr"], list(lr.values()), [lr_legend]),
+            "status": (ax, [self.status], []),
+        }
+
+    def _valley(self, fig, ax):
         import matplotlib
         from matplotlib import patheffects
         from matplotlib.collections import LineCollection
 
-        self.axes = {name: fig.add_axes(LAYOUT[name]) for name in ("valley", "loss", "lr",
-                                                                     "status")}
-        ax = self.axes["valley"]
         ax.set_xlabel("river coordinate $u$ (along the valley)")
         ax.set_ylabel("hill coordinate $v$ (across)")
-        ax.set_title("valley $\\log_{10} L(u,v)$ and the SGD path", fontsize=11)
+        ax.set_title("valley $\\log_{10} L(u,v)$ and the SGD path", fontsize=TITLE_SIZE)
         greys = matplotlib.colormaps["Greys"]
         self._cmap = matplotlib.colors.ListedColormap(greys(np.linspace(*GREYS_SPAN, 256)))
         self.valley_image = ax.imshow(np.zeros((2, 2)), origin="lower", aspect="auto",
@@ -126,61 +146,45 @@ class Panels:
                            path_effects=[patheffects.withStroke(linewidth=3, foreground="white")])
         (start,) = ax.plot([], [], "o", color="white", mec="black", ms=6, zorder=5,
                            label="start")
-        valley_legend = ax.legend(loc="upper left", fontsize=8, framealpha=1.0)
+        legend = ax.legend(loc="upper left", fontsize=LEGEND_SIZE, framealpha=1.0)
         cb = fig.colorbar(traj, cax=fig.add_axes(LAYOUT["colorbar"]))
-        cb.set_label("learning rate of the step", fontsize=9)
+        cb.set_label("learning rate of the step", fontsize=LABEL_SIZE)
+        return dict(trajectory=traj, river=river, start=start), legend
 
-        ax = self.axes["loss"]
+    def _loss(self, ax):
         part = plotting.PART_COLORS
         (loss,) = ax.plot([], [], color=part["loss"], lw=0.5, alpha=0.35, label="loss (SGD)")
-        (river_l,) = ax.plot([], [], color=part["river"], lw=1.2, label="river part")
-        (hill_l,) = ax.plot([], [], color=part["hill"], lw=1.0,
-                            label=f"hill part (mean of {SMOOTH})")
-        (theory_l,) = ax.plot([], [], color=part["theory"], lw=1.6, ls="--",
-                              label="theory: loss")
+        (river,) = ax.plot([], [], color=part["river"], lw=1.2, label="river part")
+        (hill,) = ax.plot([], [], color=part["hill"], lw=1.0,
+                          label=f"hill part (mean of {SMOOTH})")
+        (theory,) = ax.plot([], [], color=part["theory"], lw=1.6, ls="--", label="theory: loss")
         (theory_r,) = ax.plot([], [], color=part["river"], lw=1.0, ls=":",
                               label="theory: river")
         (theory_h,) = ax.plot([], [], color=part["hill"], lw=1.0, ls=":", label="theory: hill")
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
-        ax.set_title("loss = river + hill, and the theory (THEORY §4)", fontsize=11)
-        loss_legend = ax.legend(loc="lower left", fontsize=8, ncol=2, framealpha=1.0)
+        ax.set_title("loss = river + hill, and the theory (THEORY §4)", fontsize=TITLE_SIZE)
+        legend = ax.legend(loc="lower left", fontsize=LEGEND_SIZE, ncol=2, framealpha=1.0)
         ax.grid(alpha=0.3, which="both")
         self.alert = ax.text(*ALERT_XY, "", transform=ax.transAxes, ha="center", va="center",
-                             fontsize=12, color="white", fontweight="bold", zorder=10,
+                             fontsize=ALERT_SIZE, color="white", fontweight="bold", zorder=10,
                              bbox=dict(boxstyle="round", fc="crimson", ec="none"),
                              visible=False)
+        return dict(loss=loss, river_loss=river, hill_loss=hill, theory=theory,
+                    theory_river=theory_r, theory_hill=theory_h), legend
 
-        ax = self.axes["lr"]
-        (lr_line,) = ax.plot([], [], color=plotting.colors[2], lw=1.6,
-                             label="LR schedule $\\eta_t$")
-        stab = ax.axhline(np.nan, color="crimson", ls="--", lw=1.0,
-                          label="stability $2/\\lambda$")
+    @staticmethod
+    def _lr(ax):
+        (lr,) = ax.plot([], [], color=plotting.colors[2], lw=1.6, label="LR schedule $\\eta_t$")
+        stability = ax.axhline(np.nan, color="crimson", ls="--", lw=1.0,
+                               label="stability $2/\\lambda$")
         ax.set_xlabel("step")
         ax.set_ylabel("learning rate")
-        ax.set_title("learning-rate schedule", fontsize=11)
-        lr_legend = ax.legend(loc="upper right", fontsize=8, framealpha=1.0)
+        ax.set_title("learning-rate schedule", fontsize=TITLE_SIZE)
+        legend = ax.legend(loc="upper right", fontsize=LEGEND_SIZE, framealpha=1.0)
         ax.grid(alpha=0.3)
-
-        ax = self.axes["status"]
-        ax.set_axis_off()
-        self.status = ax.text(0.5, 0.5, "", transform=ax.transAxes, ha="center", va="center",
-                              fontsize=11)
-
-        self.lines = dict(trajectory=traj, river=river, start=start, loss=loss,
-                          river_loss=river_l, hill_loss=hill_l, theory=theory_l,
-                          theory_river=theory_r, theory_hill=theory_h, lr=lr_line,
-                          stability=stab)
-        # the legends are opaque overlays (pasted, not redrawn)
-        self.regions = {
-            "valley": (self.axes["valley"], [self.valley_image, traj, river, start],
-                       [valley_legend]),
-            "loss": (self.axes["loss"], [loss, river_l, hill_l, theory_l, theory_r, theory_h,
-                                         self.alert], [loss_legend]),
-            "lr": (self.axes["lr"], [lr_line, stab], [lr_legend]),
-            "status": (self.axes["status"], [self.status], []),
-        }
+        return dict(lr=lr, stability=stability), legend
 
     # -- data ------------------------------------------------------------------------------------
     def show(self, d: dict[str, np.ndarray], s: Settings, num_steps: int) -> None:
@@ -256,8 +260,8 @@ class Panels:
             lo = np.percentile(vals, LOSS_PERCENTILE) * LOSS_FOOTROOM
             if hill.size:
                 lo = min(lo, np.percentile(hill, HILL_PERCENTILE) * LOSS_FOOTROOM)
-            lo = max(lo, hi * 10.0 ** -LOSS_DECADES, LOSS_MIN)
-            loss_y = (float(lo), float(max(hi, lo * 10)))
+            lo = max(lo, hi * 10.0 ** -MAX_LOSS_DECADES, LOSS_MIN)
+            loss_y = (float(lo), float(max(hi, lo * 10.0 ** MIN_LOSS_DECADES)))
         limit = float(d["stability_limit"])
         lr_top = LR_HEADROOM * max(s.peak_value, min(limit, 2 * s.peak_value))
         return {"valley": ((u_lo, u_hi), (v_lo, v_hi)), "loss": ((0, steps), loss_y),

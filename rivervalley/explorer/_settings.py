@@ -185,7 +185,7 @@ def build_schedule(settings: Settings, num_steps: int) -> Selected:
     return Selected(opts, np.asarray(FAMILIES.index(settings.family), np.int32))
 
 
-def build_problem(settings: Settings):
+def build_problem(settings: Settings) -> tuple[landscapes.RiverValley, noise_models.HillOnly]:
     """The valley (standard toy with the chosen sharpness and meander) and its hill-only noise.
 
     >>> valley, noise = build_problem(Settings(sharpness=30.0))

@@ -44,9 +44,10 @@ def _moved(now: tuple, fit: tuple, log: bool) -> bool:
     """Whether the limits ``fit`` differ from ``now`` by more than the tolerance."""
     a, b = np.asarray(now, float), np.asarray(fit, float)
     if log:
-        a, b = np.log10(a), np.log10(b)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a limit <= 0: -inf/nan, moved
+            a, b = np.log10(a), np.log10(b)
     span = max(abs(b[1] - b[0]), np.finfo(float).tiny)
-    return bool(np.max(np.abs(a - b)) > RESCALE_TOLERANCE * span)
+    return not np.all(np.abs(a - b) <= RESCALE_TOLERANCE * span)
 
 
 class Explorer:
@@ -186,6 +187,8 @@ class Explorer:
         t0 = time.perf_counter()
         self.last_blitted = not full and self.blitter.blit(regions)
         if not self.last_blitted:
+            # a window draws when idle: until then its saved pixels belong to the old limits
+            self.blitter.invalidate()
             self.fig.canvas.draw_idle()
         self.last_draw_s = time.perf_counter() - t0
 
@@ -197,7 +200,8 @@ class Explorer:
         self.update(refit=True, full=any(name in self.radios for name in values))
 
     def savefig(self, path, **kwargs) -> None:
-        """Write the figure (a path or a file object; the format by the file name or ``format=``)."""
+        """Write the figure (a path or a file object; the format by the file name or
+        ``format=``)."""
         self.fig.savefig(path, dpi=kwargs.pop("dpi", DPI), **kwargs)
 
 
