@@ -101,9 +101,7 @@ class Controls:
     def set(self, **values) -> Settings:
         """Move the widgets to ``values`` (names as in :class:`Settings`) without calling back;
         every value is checked before any widget moves. Returns the new settings."""
-        for name, value in values.items():
-            values[name] = check_setting(name, value)
-        new = Settings(**{**vars(self.settings()), **values})
+        values = {name: check_setting(name, value) for name, value in values.items()}
         for name, value in values.items():
             widget = self.sliders.get(name) or self.radios[name]
             widget.eventson = False
@@ -114,4 +112,4 @@ class Controls:
                     widget.set_active(RADIOS[name].options.index(value))
             finally:
                 widget.eventson = True
-        return new
+        return self.settings()
