@@ -138,10 +138,10 @@ def compute(settings: Settings, num_steps: int, view=None) -> dict[str, np.ndarr
 
 def view_of(data: dict[str, np.ndarray], settings: Settings) -> tuple[float, float, float, float]:
     """The valley view (u_lo, u_hi, v_lo, v_hi) that shows a computed run while it stays in the
-    valley (finite, within :data:`MAX_HILL_OFFSET` of the river: a diverging run leaves it): its
-    extent along u with :data:`U_MARGIN`, and across the river its widest hill offset (at least
-    ``HILL_WIDTHS / sqrt(lambda)``) times :data:`V_MARGIN` beyond the run and the river's course
-    (within +-A, the meander).
+    valley (finite, within ``MAX_HILL_OFFSET`` of the river: a diverging run leaves it): its
+    extent along u with margins of ``U_MARGIN`` times it, and across the river its widest hill
+    offset (at least ``HILL_WIDTHS / sqrt(lambda)``) times ``V_MARGIN`` beyond the run and the
+    river's course (within +-A, the meander).
 
     >>> d = dict(params=np.array([[0.0, 0.0], [10.0, 0.5]]), course_v=np.zeros(2))
     >>> [round(x, 2) for x in view_of(d, Settings(sharpness=4.0))]

@@ -7,7 +7,7 @@ What a control does:
   valley panel's current view, the new data into the animated artists, one blit of the panels
   and of the slider (:class:`~rivervalley.explorer._blit.Blitter`). The limits stay, so no tick
   label is redrawn; they are refitted when the mouse button is released (then a full draw, once,
-  if they changed by more than :data:`RESCALE_TOLERANCE` of their span);
+  if they changed by more than ``RESCALE_TOLERANCE`` of their span);
 - a radio choice, :meth:`Explorer.set` and the first update: the same, then the limits are
   refitted at once.
 """
@@ -56,7 +56,7 @@ class Explorer:
     Args:
         num_steps: steps of every run (>= :data:`MIN_STEPS`); one compiled program per value.
         settings: the initial controls (default :class:`Settings`).
-        fig: a matplotlib Figure to draw on (default: a new one, of :data:`FIGSIZE`).
+        fig: a matplotlib Figure to draw on (default: a new one, ``FIGSIZE`` inches).
         pyplot: make the new figure with ``pyplot`` (a window); else an Agg canvas (headless).
 
     Attributes:
