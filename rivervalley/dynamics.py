@@ -75,7 +75,7 @@ from rivervalley._scan import DIVERGENCE_THRESHOLD, init_state, run_one, to_traj
 from rivervalley.protocols import Key, NoiseModel, Problem, PyTree, Schedule
 from rivervalley.results import DivergenceError, SimState, SweepResult, Trajectory
 
-__all__ = ["simulate", "run_scan", "sweep", "run_plan", "stack"]
+__all__ = ["simulate", "run_scan", "sweep", "run_plan", "stack", "DIVERGENCE_THRESHOLD"]
 
 #: The ``on_divergence`` values of :func:`simulate`.
 ON_DIVERGENCE = ("raise", "report")

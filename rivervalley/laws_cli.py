@@ -274,34 +274,35 @@ def _predict(args) -> int:
 
 
 def _plot_curves(curves: dict, title: str, grid: dict | None = None):
+    """LR (top) and predicted loss (bottom) of each schedule; with ``grid`` (the advice), a
+    third panel of the predicted final loss against the WSD decay fraction, one line per shape,
+    spanning both rows."""
     from matplotlib.figure import Figure
 
-    ncols = 2 if grid else 1
-    fig = Figure(figsize=(5.2 * ncols, 5.0), layout="constrained")
-    axes = fig.subplots(2, ncols, squeeze=False, height_ratios=(1, 2))
+    layout = [["lr", "grid"], ["loss", "grid"]] if grid else [["lr"], ["loss"]]
+    fig = Figure(figsize=(5.2 * len(layout[0]), 5.0), layout="constrained")
+    axes = fig.subplot_mosaic(layout, height_ratios=(1, 2))
     for label, (lrs, y) in curves.items():
-        axes[0, 0].plot(lrs, lw=1, label=label)
-        axes[1, 0].plot(y, lw=1, label=f"{label}: {y[-1]:.4f}")
-    axes[0, 0].set_ylabel("learning rate")
-    axes[1, 0].set_ylabel("predicted loss")
-    axes[1, 0].set_xlabel("step")
+        axes["lr"].plot(lrs, lw=1, label=label)
+        axes["loss"].plot(y, lw=1, label=f"{label}: {y[-1]:.4f}")
+    axes["lr"].set_ylabel("learning rate")
+    axes["loss"].set_ylabel("predicted loss")
+    axes["loss"].set_xlabel("step")
     shown = [y[int(_PLOT_SKIP_FRACTION * len(y)):] for _, y in curves.values()]
     lo = min(float(np.min(y)) for y in shown)
     hi = max(float(np.percentile(y, _PLOT_TOP_PERCENTILE)) for y in shown)
     margin = _PLOT_MARGIN * (hi - lo) if hi > lo else _PLOT_MARGIN * max(abs(hi), 1.0)
-    axes[1, 0].set_ylim(lo - margin, hi + margin)
-    axes[1, 0].legend(fontsize=7)
-    axes[0, 0].set_title(title, fontsize=9)
+    axes["loss"].set_ylim(lo - margin, hi + margin)
+    axes["loss"].legend(fontsize=7, title="final loss", title_fontsize=7)
+    axes["lr"].set_title(title, fontsize=9)
     if grid:
-        ax = axes[1, 1]
+        ax = axes["grid"]
         for shape, (fr, fin) in grid.items():
             ax.plot(100 * fr, fin, ".-", ms=3, lw=1, label=shape)
         ax.set_xlabel("WSD decay (% of the run)")
         ax.set_ylabel("predicted final loss")
-        ax.legend(fontsize=7)
-        axes[0, 1].axis("off")
-        axes[0, 1].text(0.0, 0.5, "\n".join(f"{k}: {y[-1]:.4f}" for k, (_, y) in curves.items()),
-                        fontsize=8, va="center", family="monospace")
+        ax.set_title("WSD decay shapes and lengths", fontsize=9)
+        ax.legend(fontsize=7, title="decay shape", title_fontsize=7)
     return fig
 
 

@@ -161,7 +161,9 @@ def _grid(landscape, xlim, ylim, num):
 
 
 def _river_line(landscape, xlim, num):
-    if hasattr(landscape, "course"):
+    from rivervalley.protocols import RiverFrame
+
+    if isinstance(landscape, RiverFrame):
         import jax
         import jax.numpy as jnp
 

@@ -114,8 +114,8 @@ def test_gallery_lists_every_registered_figure(tmp_path):
     problems = rvdocs.write_gallery(tmp_path, ROOT / "figures")
     assert not problems, problems
     page = (tmp_path / "gallery.md").read_text()
-    for name, mod in registry.FIGURES.items():
-        title = mod.CAPTION.strip().splitlines()[0].strip()
+    for name, figure in registry.FIGURES.items():
+        title = figure.title
         assert f"## {rvdocs.md_escape(name)}" in page
         assert rvdocs.md_escape(title) in page, f"the caption of {name} is not on the gallery page"
         assert f"rivervalley figures --only {name} --out figures" in page

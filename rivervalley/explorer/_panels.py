@@ -18,7 +18,6 @@ redraw) by the window.
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
@@ -40,7 +39,7 @@ IMAGE_DECADES, MIN_IMAGE_DECADES = 4.0, 1e-3
 #: The valley image's log10 is taken of max(L, LOSS_FLOOR) (the loss is >= 0; 0 on the floor).
 LOSS_FLOOR = 1e-12
 #: Expected losses are drawn up to the engine's divergence threshold (its default).
-THEORY_CAP = inspect.signature(dynamics.run_scan).parameters["divergence_threshold"].default
+THEORY_CAP = dynamics.DIVERGENCE_THRESHOLD
 #: Loss panel: the top is LOSS_HEADROOM x the largest loss (at most LOSS_MAX); the bottom is
 #: LOSS_FOOTROOM x the LOSS_PERCENTILE-th percentile of the losses (HILL_PERCENTILE-th of the hill
 #: part, which sits lower), at most MAX_LOSS_DECADES and at least MIN_LOSS_DECADES below the top,

@@ -26,14 +26,15 @@ import io
 import json
 import os
 import platform
-import secrets
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from rivervalley._atomic import write_atomic
 
 try:  # POSIX; without it (Windows) concurrent runs into one folder are not serialized
     import fcntl
@@ -48,31 +49,6 @@ CACHE_DIR = Path(os.environ.get("RIVERVALLEY_CACHE", ".cache/figures"))
 #: The manifest's file name in the output folder, and the lock file beside it.
 MANIFEST = "manifest.json"
 MANIFEST_LOCK = ".manifest.lock"
-
-
-def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object] | bytes) -> None:
-    """Write ``path`` all at once or not at all: ``write(file)`` (or the bytes) goes to a
-    temporary file in the same folder, flushed to disk, then renamed over ``path``.
-
-    An exception (or Ctrl-C) part way removes the temporary file and leaves ``path`` as it was.
-    The file gets the usual permissions (0o666 less the umask), like ``open(path, "wb")``.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if isinstance(write, (bytes, bytearray)):
-                f.write(write)
-            else:
-                write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _versions() -> dict[str, str]:
