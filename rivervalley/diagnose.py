@@ -161,7 +161,7 @@ def _segment(dyn, states, keys, *, static, num_steps, record_every, record_param
 
     def one(args):
         state, key = args
-        tr = run_scan(problem, state, schedule, key, num_steps=num_steps, noise=noise,
+        tr = run_scan(problem, state, schedule, key=key, num_steps=num_steps, noise=noise,
                       optimizer=optimizer, record_every=record_every,
                       record_params=record_params)
         return tr, tr.final_state

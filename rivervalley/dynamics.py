@@ -169,7 +169,7 @@ def _divergence_message(traj: Trajectory, threshold: float) -> str | None:
     return None
 
 
-def run_scan(problem: Problem, x0: PyTree | SimState, schedule: Schedule, key: Key, *,
+def run_scan(problem: Problem, x0: PyTree | SimState, schedule: Schedule, *, key: Key,
              num_steps: int, noise: NoiseModel | None = None,
              optimizer: Callable | None = None, record_every: int = 1,
              record_params: bool = True,
@@ -190,7 +190,7 @@ def run_scan(problem: Problem, x0: PyTree | SimState, schedule: Schedule, key: K
         >>> import rivervalley as rv
         >>> valley = rv.landscapes.standard_toy()
         >>> final = jax.jit(lambda peak: rv.dynamics.run_scan(
-        ...     valley, jnp.zeros(2), rv.schedules.constant(peak), jax.random.key(0),
+        ...     valley, jnp.zeros(2), rv.schedules.constant(peak), key=jax.random.key(0),
         ...     num_steps=100, record_every=100).loss[-1])
         >>> print(bool(final(0.06) < final(0.01)))
         True

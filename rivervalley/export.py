@@ -79,6 +79,8 @@ class TorchLambda:
     schedule: Any
     peak_value: float
 
+    __factory__ = "rivervalley.export.to_torch_lambda"
+
     def __init__(self, *args, **kwargs):
         raise TypeError("TorchLambda is built by rivervalley.export.to_torch_lambda(...), which "
                         "checks its arguments; TorchLambda is a type only")

@@ -6,10 +6,11 @@ After a deliberate change, regenerate the file and commit it with the change::
 
     .venv/bin/python tests/test_api_snapshot.py --update
 
-The surface is every module listed in ``rivervalley.__all__`` (and the package itself): each name
-of the module's ``__all__``; for a function its signature; for a class its constructor (or the
-factory that builds it) and its public methods and properties. Defaults are rendered with ``repr``
-and memory addresses are removed, so the file is the same on every machine.
+The surface is every module listed in ``rivervalley.__all__`` (and the package itself), the
+explorer and the figure registry: each name of the module's ``__all__``; for a function its
+signature; for a class its constructor (or the factory that builds it) and its public methods and
+properties. Defaults are rendered with ``repr`` and memory addresses are removed, so the file is
+the same on every machine.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import types
 from pathlib import Path
 
 import rivervalley as rv
+import rivervalley.explorer
+import rivervalley.figures.registry
 
 SNAPSHOT = Path(__file__).with_name("api_snapshot.txt")
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+")
@@ -62,6 +65,8 @@ def surface() -> list[str]:
     """One line per public name (and per public method of a public class), sorted by module."""
     modules = [("rivervalley", rv)] + [(f"rivervalley.{n}", getattr(rv, n)) for n in rv.__all__
                                        if isinstance(getattr(rv, n), types.ModuleType)]
+    modules += [("rivervalley.explorer", rivervalley.explorer),
+                ("rivervalley.figures.registry", rivervalley.figures.registry)]
     lines: list[str] = []
     for mod_name, mod in modules:
         names = list(getattr(mod, "__all__", []))

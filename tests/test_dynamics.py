@@ -293,7 +293,7 @@ def test_run_scan_is_simulate_inside_your_own_jit():
     sched = S.wsd(0.06, 300, decay=0.2)
     ref = rv.simulate(TOY, jnp.zeros(2), sched, num_steps=300, noise=HILL,
                       key=jax.random.key(3), record_every=50)
-    traj = jax.jit(lambda k: dynamics.run_scan(TOY, jnp.zeros(2), sched, k, num_steps=300,
+    traj = jax.jit(lambda k: dynamics.run_scan(TOY, jnp.zeros(2), sched, key=k, num_steps=300,
                                                noise=HILL, record_every=50))(jax.random.key(3))
     for field in ("steps", "lr", "loss", "river_loss", "hill_loss", "params"):
         assert np.array_equal(getattr(traj, field), getattr(ref, field)), field
@@ -306,7 +306,7 @@ def test_run_scan_is_differentiable_in_the_learning_rate():
     with jax.enable_x64(True):
         def final_loss(e):
             traj = dynamics.run_scan(_linear_valley(lam, s), jnp.array([0.0, d0]), S.constant(e),
-                                     jax.random.key(0), num_steps=T, record_every=T)
+                                     key=jax.random.key(0), num_steps=T, record_every=T)
             return traj.loss[-1]
         g = float(jax.grad(final_loss)(eta))
     exact = -s * s * T - lam * lam * T * (1 - eta * lam) ** (2 * T - 1) * d0 ** 2

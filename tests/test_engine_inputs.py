@@ -329,9 +329,9 @@ _ENTRIES = {
         jnp.zeros(2), (), jnp.asarray(3, jnp.int32), jnp.asarray(-1, jnp.int32)), C, num_steps=5),
     "sweep": lambda p: rv.sweep(p, jnp.zeros(2), C, num_steps=5, seeds=2),
     "run_plan": lambda p: rv.run_plan(rv.plans.wsd(0.05, [20, 40]), p, jnp.zeros(2)),
-    "run_scan": lambda p: rv.dynamics.run_scan(p, jnp.zeros(2), C, KEY, num_steps=5),
+    "run_scan": lambda p: rv.dynamics.run_scan(p, jnp.zeros(2), C, key=KEY, num_steps=5),
     "run_scan under jit": lambda p: jax.jit(lambda x: rv.dynamics.run_scan(
-        p, x, C, KEY, num_steps=5).loss)(jnp.zeros(2)),
+        p, x, C, key=KEY, num_steps=5).loss)(jnp.zeros(2)),
 }
 
 

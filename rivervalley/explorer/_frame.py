@@ -57,7 +57,7 @@ TRACE_COUNT = {"frame": 0}
 def _frame(valley, schedule, noise, seed, view, *, num_steps: int, stride: int):
     TRACE_COUNT["frame"] += 1
     x0 = valley.init_params()
-    traj = dynamics.run_scan(valley, x0, schedule, jax.random.key(seed), num_steps=num_steps,
+    traj = dynamics.run_scan(valley, x0, schedule, key=jax.random.key(seed), num_steps=num_steps,
                              noise=noise, record_every=stride)
     lrs = schedule(jnp.arange(num_steps + 1))
     _, rivers, hills, _ = theory.moment_recursion(valley, lrs[:-1], noise, x0)
