@@ -77,6 +77,9 @@ from rivervalley.results import DivergenceError, SimState, SweepResult, Trajecto
 
 __all__ = ["simulate", "run_scan", "sweep", "run_plan", "stack", "DIVERGENCE_THRESHOLD"]
 
+# run_plan is implemented beside the engine (_plan_runner) and documented here, its public home
+run_plan.__module__ = __name__
+
 #: The ``on_divergence`` values of :func:`simulate`.
 ON_DIVERGENCE = ("raise", "report")
 

@@ -35,7 +35,9 @@ PART_COLORS = {"loss": "#000000", "river": "#0072B2", "hill": "#D55E00", "theory
 #: How every figure draws the multi-checkpoint plans of :mod:`rivervalley.plans`, keyed by
 #: ``Plan.kind``: colour, marker and legend label.
 PLAN_COLORS = {"wsd_s": colors[0], "wsd": colors[1], "cyclic_cosine": colors[2], "cosine": "0.45"}
+#: Marker of each plan kind in the plan figures.
 PLAN_MARKERS = {"wsd_s": "D", "wsd": "o", "cyclic_cosine": "^", "cosine": "s"}
+#: Legend label of each plan kind in the plan figures.
 PLAN_LABELS = {"wsd_s": "WSD-S", "wsd": "WSD (branches)", "cyclic_cosine": "cyclic cosine",
                "cosine": "cosine per budget"}
 
