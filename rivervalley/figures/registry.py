@@ -109,7 +109,7 @@ class Figure:
         return self.caption.partition("\n")[2].strip()
 
     def config(self, fast: bool = False):
-        """:attr:`fast` when ``fast``, else :attr:`full`."""
+        """The ``fast`` config when ``fast``, else the ``full`` one."""
         return self.fast if fast else self.full
 
 

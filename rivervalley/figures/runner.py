@@ -150,7 +150,7 @@ def png_bytes(fig) -> bytes:
 
 
 def save_figure(fig, path: Path) -> None:
-    """Write a byte-stable PNG, atomically (:func:`write_atomic`)."""
+    """Write a byte-stable PNG, atomically (:func:`rivervalley._atomic.write_atomic`)."""
     write_atomic(path, png_bytes(fig))
 
 
