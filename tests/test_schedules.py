@@ -153,7 +153,7 @@ def test_wsd_each_shape_at_boundaries():
 def test_warmup_linear_from_zero():
     s = S.wsd(1.0, 100, warmup_steps=10, decay=0.1)
     np.testing.assert_allclose(S.as_array(s, 12), [0, .1, .2, .3, .4, .5, .6, .7, .8, .9, 1, 1],
-                               rtol=1e-6, atol=1e-7)
+                               rtol=SCHED_RTOL, atol=1e-7)  # peak * t / W: a few float32 roundings
 
 
 def test_decay_fraction_float32_rounding():
